@@ -28,7 +28,7 @@ ICOUNT ?=
 export T CONFIGS ICOUNT TEST_TIMEOUT
 
 TARGET := aarch64-unknown-none-softfloat
-ELF := target/$(TARGET)/release/kestrel
+ELF := $(TARGET)/release/kestrel
 IMAGES := target/images
 
 # rust-objcopy comes with the llvm-tools component, in the toolchain's
@@ -59,11 +59,13 @@ setup:
 # shared target directory before the next board's build replaces it. The
 # raw binary is what QEMU and the Pi firmware load; the ELF keeps the
 # symbols for gdb.
+# Each board builds in its own target directory, so that switching boards
+# does not recompile the kernel every time.
 define build-board
-	KESTREL_BOARD=$(1) cargo build --release
+	KESTREL_BOARD=$(1) cargo build --release --target-dir target/board-$(1)
 	@mkdir -p $(IMAGES)/$(1)
-	$(OBJCOPY) -O binary $(ELF) $(IMAGES)/$(1)/$(2)
-	@cp $(ELF) $(IMAGES)/$(1)/kestrel.elf
+	$(OBJCOPY) -O binary target/board-$(1)/$(ELF) $(IMAGES)/$(1)/$(2)
+	@cp target/board-$(1)/$(ELF) $(IMAGES)/$(1)/kestrel.elf
 endef
 
 build: setup

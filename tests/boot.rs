@@ -81,7 +81,7 @@ fn heap_on_every_cpu() -> TestResult {
 }
 
 fn cross_cpu_call_runs_on_the_target() -> TestResult {
-    for round in 0..50 {
+    for round in 0..500 {
         for cpu in 0..api::ncpus() {
             let ran_on = api::run_on_cpu(cpu, api::getcpu)
                 .map_err(|e| alloc::format!("round {round}, cpu{cpu}: {e}"))?;

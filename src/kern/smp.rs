@@ -8,7 +8,7 @@
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::interrupt::{self, SGI_WAKE};
 use super::lock::SpinLockIrq;
@@ -26,8 +26,13 @@ type Job = Box<dyn FnOnce() + Send>;
 static ONLINE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 /// Number of CPUs online.
 static ONLINE_COUNT: AtomicUsize = AtomicUsize::new(0);
-/// Per CPU: the job it should run next.
-static MAILBOX: [SpinLockIrq<Option<Job>>; MAX_CPUS] = [const { SpinLockIrq::new(None) }; MAX_CPUS];
+/// Per CPU: the job it should run next, with its ticket.
+static MAILBOX: [SpinLockIrq<Option<(u64, Job)>>; MAX_CPUS] =
+    [const { SpinLockIrq::new(None) }; MAX_CPUS];
+/// Per CPU: tickets handed out so far (the last one issued).
+static POSTED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Per CPU: the ticket of the last job it finished, its memory freed.
+static COMPLETED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
 /// Why [`run_on`] could not deliver a result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,34 +134,40 @@ where
     }
     let result: Arc<SpinLockIrq<Option<Result<R, Fault>>>> = Arc::new(SpinLockIrq::new(None));
     let slot = result.clone();
-    let mut job: Option<Job> = Some(Box::new(move || {
-        let outcome = exception::catch_fault(job);
-        *slot.lock() = Some(outcome);
-        cpu::send_event();
-    }));
-    send_job(cpu, job.take().expect("just built"));
-    loop {
-        if let Some(outcome) = result.lock().take() {
-            return outcome.map_err(RunError::Fault);
-        }
+    let ticket = send_job(
+        cpu,
+        Box::new(move || {
+            let outcome = exception::catch_fault(job);
+            *slot.lock() = Some(outcome);
+        }),
+    );
+    // Wait until the job has run and its box is freed on the other CPU,
+    // so that the caller sees the heap as it was before the call.
+    while COMPLETED[cpu].load(Ordering::Acquire) < ticket {
         cpu::wait_for_event();
     }
+    let outcome = result.lock().take().expect("the job stores its outcome before completing");
+    outcome.map_err(RunError::Fault)
 }
 
 /// Puts `job` in the mailbox of `cpu` (waiting for the previous job to be
-/// taken: the mailbox has one slot) and wakes the CPU. The job runs
-/// without fault recovery: an exception in it is a panic.
-pub fn send_job(cpu: usize, job: Box<dyn FnOnce() + Send>) {
+/// taken: the mailbox has one slot) and wakes the CPU. Returns the job's
+/// ticket: the job is done, and freed, once `COMPLETED[cpu]` reaches it.
+/// The job runs without fault recovery: an exception in it is a panic.
+pub fn send_job(cpu: usize, job: Box<dyn FnOnce() + Send>) -> u64 {
     let mut job = Some(job);
+    let mut ticket = 0;
     while job.is_some() {
         let mut mailbox = MAILBOX[cpu].lock();
         if mailbox.is_none() {
-            *mailbox = job.take();
+            ticket = POSTED[cpu].fetch_add(1, Ordering::Relaxed) + 1;
+            *mailbox = job.take().map(|job| (ticket, job));
         }
         drop(mailbox);
         core::hint::spin_loop();
     }
     interrupt::send_sgi(cpu, SGI_WAKE);
+    ticket
 }
 
 /// What a secondary CPU does when it has nothing else to do: run jobs
@@ -168,9 +179,12 @@ pub fn idle_loop(this: usize) -> ! {
         let state = cpu::irq_save();
         let job = MAILBOX[this].lock().take();
         match job {
-            Some(job) => {
+            Some((ticket, job)) => {
                 cpu::irq_restore(state);
                 job();
+                // The box is freed by now; tell the caller.
+                COMPLETED[this].store(ticket, Ordering::Release);
+                cpu::send_event();
             }
             None => {
                 cpu::wait_for_interrupt();
