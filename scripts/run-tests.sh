@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test driver behind `make test`: host unit tests, then the kernel's own
-# tests booted in QEMU in every board configuration, then a check that a
-# panic on a secondary CPU is reported. Expects the images from `make build`.
+# tests booted in QEMU in every board configuration, then checks that a
+# panic on a secondary CPU and a hung case are reported. Expects the images from `make build`.
 #
 # Environment:
 #   T=WORD          run only the tests whose name contains WORD (host tests get
@@ -11,7 +11,8 @@
 #   TEST_TIMEOUT=S  host-side limit for one QEMU run, in seconds (default 120)
 #
 # Configurations: host (cargo test on the host), virt-gicv2-smp{1,2,4},
-# virt-gicv3-smp{1,2,4,8}, rpi4, rpi4-nodtb, virt-gicv3-smp2-panic. Any
+# virt-gicv3-smp{1,2,4,8}, rpi4, rpi4-nodtb, and the failure-path checks
+# virt-gicv3-smp2-panic and virt-gicv3-smp2-hang. Any
 # virt-gicvG-smpN is accepted in CONFIGS.
 #
 # Test seams (for testing this script without a kernel):
@@ -69,9 +70,10 @@ all_configs=(
     virt-gicv2-smp1 virt-gicv2-smp2 virt-gicv2-smp4
     virt-gicv3-smp1 virt-gicv3-smp2 virt-gicv3-smp4 virt-gicv3-smp8
     rpi4 rpi4-nodtb
-    virt-gicv3-smp2-panic
+    virt-gicv3-smp2-panic virt-gicv3-smp2-hang
 )
 panic_case=harness::panic_on_secondary_cpu_reports_class
+hang_case=harness::hung_case_is_named
 
 usage_error() {
     printf 'run-tests.sh: %s\n' "$*" >&2
@@ -88,7 +90,7 @@ else
 fi
 for cfg in "${configs[@]}"; do
     case "$cfg" in
-        host|rpi4|rpi4-nodtb|virt-gicv3-smp2-panic) ;;
+        host|rpi4|rpi4-nodtb|virt-gicv3-smp2-panic|virt-gicv3-smp2-hang) ;;
         virt-gicv[23]-smp[1-9]|virt-gicv[23]-smp[1-9]*[0-9]) ;;
         *) usage_error "unknown configuration '$cfg' (see the top of $0)" ;;
     esac
@@ -167,7 +169,7 @@ run_host() {
 # that to LOG, and prints FAIL lines (prefixed by CONFIG) as they arrive.
 # Sets rc (the exit status; 124 or 137 when the host timeout fired).
 run_qemu() {
-    local cfg=$1 log=$2
+    local cfg=$1 log=$2 echo_failures=${ECHO_FAILURES:-1}
     shift 2
     printf '=== %s: %s %s\n' "$(date '+%F %T')" "${QEMU_SH#"$top"/}" "$*" >>"$log"
 
@@ -175,9 +177,13 @@ run_qemu() {
     # -k: SIGKILL if QEMU ignores the SIGTERM for 10 s. The console may use
     # CR LF line ends.
     set +e
+    # FAIL lines are echoed as they come, except in the failure-path
+    # checks, where they are the expected output.
+    local echo_pattern="s/^FAIL /$cfg: FAIL /p"
+    [ "$echo_failures" = 1 ] || echo_pattern=""
     timeout --foreground -k 10 "$TEST_TIMEOUT" "$QEMU_SH" "$@" </dev/null 2>&1 \
         | tee "$attempt_log" \
-        | sed -u -n -e 's/\r$//' -e "s/^FAIL /$cfg: FAIL /p"
+        | sed -u -n -e 's/\r$//' -e "$echo_pattern"
     rc=${PIPESTATUS[0]}
     set -e
 
@@ -430,16 +436,23 @@ run_kernel_config() {
         "$c_pass" "$c_fail" "$c_skip" "$(seconds_since "$start")" "$extra"
 }
 
-# --- The panic check -------------------------------------------------------------
-# Boots the virt image with two CPUs and the bootarg panic_test: the kernel
-# makes CPU 1 take a data abort (exception class 0x25), which must end in a
-# panic report naming the CPU and the class, and a non-zero exit.
-run_panic_config() {
-    local cfg=$1 log="$LOG_DIR/$1.log" start image="$IMAGE_DIR/virt/kestrel.img"
+# --- Checks of the failure paths ------------------------------------------------
+# Each boots the virt image with two CPUs and boot arguments that make the
+# kernel fail on purpose, and passes when the run ends with the expected
+# exit code and the console says the expected words:
+# - panic_test: CPU 1 takes a data abort (exception class 0x25) that nothing
+#   catches; the panic report must name the CPU and the class, and the run
+#   must exit non-zero.
+# - hang_test: the harness runs one case that never returns; the watchdog
+#   must name it and end the run with exit code 3.
+run_expect_config() {
+    local cfg=$1 case_name=$2 append=$3 want_rc=$4
+    shift 4
+    local log="$LOG_DIR/$cfg.log" start image="$IMAGE_DIR/virt/kestrel.img"
     local -a qemu_args=(--board virt --gic 3 --cpus 2 --mem "$virt_mem")
     local why="" word
 
-    if [ -n "$T" ] && [[ "$panic_case" != *"$T"* ]]; then
+    if [ -n "$T" ] && [[ "$case_name" != *"$T"* ]]; then
         return
     fi
     : >"$log"
@@ -452,15 +465,21 @@ run_panic_config() {
     fi
     if [ "$ICOUNT" = 1 ]; then qemu_args+=(--icount); fi
 
-    run_qemu "$cfg" "$log" "${qemu_args[@]}" --append panic_test "$image"
+    ECHO_FAILURES=0 run_qemu "$cfg" "$log" "${qemu_args[@]}" --append "$append" "$image"
     case "$rc" in
-        0) why="exit 0; a panic must exit non-zero" ;;
         124|137) why="no exit within ${TEST_TIMEOUT} s" ;;
+        *)
+            if [ "$want_rc" = nonzero ] && [ "$rc" -eq 0 ]; then
+                why="exit 0; expected a failing exit code"
+            elif [ "$want_rc" != nonzero ] && [ "$rc" -ne "$want_rc" ]; then
+                why="exit $rc; expected $want_rc"
+            fi
+            ;;
     esac
     if [ -z "$why" ]; then
-        for word in PANIC cpu1 EC=0x25; do
-            if ! grep -q -F "$word" "$attempt_log"; then
-                why="exit $rc, but the console does not mention '$word'"
+        for word in "$@"; do
+            if ! grep -q -F -- "$word" "$attempt_log"; then
+                why="exit $rc, but the console does not say '$word'"
                 break
             fi
         done
@@ -471,11 +490,20 @@ run_panic_config() {
         printf '%s: 1 passed, 0 failed, 0 skipped (%s s)\n' "$cfg" "$(seconds_since "$start")"
     else
         kernel_fail=$((kernel_fail + 1))
-        printf '%s: FAIL %s: %s\n' "$cfg" "$panic_case" "$why"
-        failures+=("$cfg: FAIL $panic_case: $why")
+        printf '%s: FAIL %s: %s\n' "$cfg" "$case_name" "$why"
+        failures+=("$cfg: FAIL $case_name: $why")
         show_tail "$attempt_log" "$log"
         printf '%s: 0 passed, 1 failed, 0 skipped (%s s)\n' "$cfg" "$(seconds_since "$start")"
     fi
+}
+
+run_panic_config() {
+    run_expect_config "$1" "$panic_case" panic_test nonzero PANIC cpu1 EC=0x25
+}
+
+run_hang_config() {
+    run_expect_config "$1" "$hang_case" "test hang_test case_timeout_ms=300" 3 \
+        "RUN  $hang_case" "FAIL $hang_case: hung" "HUNG 0 $hang_case"
 }
 
 # --- Main --------------------------------------------------------------------------
@@ -496,6 +524,8 @@ for cfg in "${configs[@]}"; do
                 broken+=("$cfg: not run (no QEMU)")
             elif [ "$cfg" = virt-gicv3-smp2-panic ]; then
                 run_panic_config "$cfg"
+            elif [ "$cfg" = virt-gicv3-smp2-hang ]; then
+                run_hang_config "$cfg"
             else
                 run_kernel_config "$cfg"
             fi

@@ -23,22 +23,30 @@ use crate::println;
 /// Default time a case may take before the watchdog fails it.
 const DEFAULT_CASE_TIMEOUT_MS: u64 = 20_000;
 
+/// The watchdog's own check (boot argument `hang_test`): a case that never
+/// returns, which the watchdog must name.
+static HANG_SELF_TEST: Case = Case { name: "hung_case_is_named", run: spin_forever };
+
 /// Runs the selected cases; returns the exit code (0: all passed).
 pub fn run(args: &BootArgs<'_>) -> u32 {
     let filter = args.value("filter").unwrap_or("");
     let skip = args.number("skip").unwrap_or(0) as usize;
     let timeout_ms = args.number("case_timeout_ms").unwrap_or(DEFAULT_CASE_TIMEOUT_MS);
 
-    let selected: Vec<(&'static str, String, &'static Case)> = crate::payloads::SUITES
-        .iter()
-        .flat_map(|suite| suite.cases.iter().map(move |case| (suite.name, case)))
-        .map(|(suite, case)| (suite, format!("{suite}::{}", case.name), case))
-        .filter(|(_, name, _)| name.contains(filter))
-        .collect();
+    let selected: Vec<(String, &'static Case)> = if args.has("hang_test") {
+        alloc::vec![(format!("harness::{}", HANG_SELF_TEST.name), &HANG_SELF_TEST)]
+    } else {
+        crate::payloads::SUITES
+            .iter()
+            .flat_map(|suite| suite.cases.iter().map(move |case| (suite.name, case)))
+            .map(|(suite, case)| (format!("{suite}::{}", case.name), case))
+            .filter(|(name, _)| name.contains(filter))
+            .collect()
+    };
     log::info!("test: {} cases selected, starting at {skip}", selected.len());
 
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    for (index, (_, name, case)) in selected.iter().enumerate().skip(skip) {
+    for (index, (name, case)) in selected.iter().enumerate().skip(skip) {
         println!("RUN  {name}");
         watchdog::arm(index, name, timeout_ms);
         let before = heap::in_use();
@@ -70,4 +78,10 @@ pub fn run(args: &BootArgs<'_>) -> u32 {
     }
     println!("SUMMARY {passed} passed, {failed} failed, {skipped} skipped");
     u32::from(failed > 0)
+}
+
+fn spin_forever() -> crate::api::test::TestResult {
+    loop {
+        core::hint::spin_loop();
+    }
 }

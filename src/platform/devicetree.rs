@@ -322,3 +322,105 @@ fn text(bytes: &[u8]) -> Option<&str> {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     core::str::from_utf8(&bytes[..end]).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::vec;
+
+    use super::*;
+
+    /// Trees QEMU 10.0.2 built (`-machine dumpdtb=`), trimmed of their
+    /// free space: virt with GICv3, 4 CPUs and 512 MiB; virt with GICv2,
+    /// 8 CPUs and 1 GiB; raspi4b from Debian's bcm2711-rpi-4-b.dtb, with
+    /// QEMU's NOP tokens in it.
+    const VIRT_V3: &[u8] = include_bytes!("testdata/qemu-virt-gicv3-smp4-512m.dtb");
+    const VIRT_V2: &[u8] = include_bytes!("testdata/qemu-virt-gicv2-smp8-1g.dtb");
+    const RASPI4B: &[u8] = include_bytes!("testdata/qemu-raspi4b.dtb");
+
+    fn parse_stripped(blob: &[u8]) -> Machine {
+        let mut copy = vec![0; blob.len()];
+        let len = fdt_blob::strip_nops(blob, &mut copy).unwrap();
+        parse(&copy[..len], PhysRange::from_base_size(0x4800_0000, blob.len() as u64)).unwrap()
+    }
+
+    #[test]
+    fn virt_with_gicv3() {
+        let machine = parse_stripped(VIRT_V3);
+        assert_eq!(machine.memory.total_bytes(), 512 << 20);
+        assert_eq!(machine.memory.iter().next().unwrap().start, 0x4000_0000);
+        assert_eq!(machine.cpu_count, 4);
+        assert!(machine.cpus[..4].iter().enumerate().all(|(i, cpu)| {
+            cpu.mpidr == i as u64 && cpu.enable_method == EnableMethod::Psci
+        }));
+        assert_eq!(machine.psci, Some(PsciMethod::Hvc));
+        assert_eq!(machine.uart.unwrap().registers.start, 0x0900_0000);
+        assert_eq!(machine.uart.unwrap().clock_hz, Some(24_000_000));
+        match machine.gic.unwrap() {
+            GicDescription::V3 { distributor, redistributors, stride } => {
+                assert_eq!(distributor.start, 0x0800_0000);
+                assert_eq!(redistributors.start, 0x080a_0000);
+                assert_eq!(stride, 0x2_0000);
+            }
+            other => panic!("expected GICv3, got {other:?}"),
+        }
+        assert_eq!(machine.virtual_timer_intid, Some(27));
+    }
+
+    #[test]
+    fn virt_with_gicv2_and_eight_cpus() {
+        let machine = parse_stripped(VIRT_V2);
+        assert_eq!(machine.memory.total_bytes(), 1 << 30);
+        assert_eq!(machine.cpu_count, 8);
+        assert_eq!(
+            machine.gic,
+            Some(GicDescription::V2 {
+                distributor: PhysRange::from_base_size(0x0800_0000, 0x1_0000),
+                cpu_interface: PhysRange::from_base_size(0x0801_0000, 0x1_0000),
+            })
+        );
+    }
+
+    #[test]
+    fn raspi4b_translates_bus_addresses() {
+        let machine = parse_stripped(RASPI4B);
+        assert!(machine.model.as_str().starts_with("Raspberry Pi 4"), "{:?}", machine.model);
+        assert_eq!(machine.cpu_count, 4);
+        for (core, cpu) in machine.cpus[..4].iter().enumerate() {
+            let release_address = 0xd8 + 8 * core as u64;
+            assert_eq!(cpu.enable_method, EnableMethod::SpinTable { release_address });
+        }
+        // The spin table's page is reserved.
+        assert!(machine.reserved.contains(0xd8));
+        // /soc maps bus 0x7e00_0000 to CPU 0xfe00_0000.
+        assert_eq!(machine.uart.unwrap().registers.start, 0xfe20_1000);
+        assert_eq!(
+            machine.gic,
+            Some(GicDescription::V2 {
+                distributor: PhysRange::from_base_size(0xff84_1000, 0x1000),
+                cpu_interface: PhysRange::from_base_size(0xff84_2000, 0x2000),
+            })
+        );
+        assert_eq!(machine.virtual_timer_intid, Some(27));
+        assert_eq!(machine.psci, None);
+        assert!(machine.memory.total_bytes() >= 960 << 20);
+    }
+
+    #[test]
+    fn a_tree_without_cpus_is_refused() {
+        // A valid blob with only a root node: nothing the kernel needs.
+        let mut blob = vec![0u8; 0];
+        let structure: &[u32] = &[1, 0, 2, 9];
+        let strings_offset = 40 + 16 + 16;
+        let total = strings_offset;
+        for word in [0xd00d_feed, total, 40 + 16, strings_offset, 40, 17, 16, 0, 0, 16] {
+            blob.extend_from_slice(&u32::to_be_bytes(word));
+        }
+        blob.extend_from_slice(&[0; 16]);
+        for word in structure {
+            blob.extend_from_slice(&word.to_be_bytes());
+        }
+        let result = parse(&blob, PhysRange::EMPTY);
+        assert_eq!(result.unwrap_err(), DeviceTreeError::Missing("no memory"));
+    }
+}
