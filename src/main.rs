@@ -5,7 +5,9 @@
 //! - [`arch`]: boot, exceptions, MMU, caches, timer, per-CPU registers;
 //! - [`drivers`]: PL011, GICv2/v3, PSCI, spin table;
 //! - [`platform`]: the machine description (device tree, board tables);
-//! - [`kern`]: locks, console, heap, interrupts, clock, SMP, panic;
+//! - [`kern`]: locks, console, heap, interrupts, clock, SMP, sleep
+//!   queues, callouts, panic;
+//! - [`sched`]: threads, per-CPU run queues, balancing;
 //! - [`api`]: the payload interface;
 //! - [`harness`] and [`program`]: what runs once the kernel is up.
 //!
@@ -22,7 +24,9 @@ extern crate alloc;
 
 pub mod arch;
 pub mod config;
+pub mod kern;
 pub mod platform;
+pub mod sched;
 
 #[cfg(target_arch = "aarch64")]
 pub mod api;
@@ -30,8 +34,6 @@ pub mod api;
 pub mod drivers;
 #[cfg(target_arch = "aarch64")]
 pub mod harness;
-#[cfg(target_arch = "aarch64")]
-pub mod kern;
 #[cfg(target_arch = "aarch64")]
 pub mod program;
 

@@ -11,6 +11,8 @@ use log::info;
 
 use crate::api::{self, machine_info};
 use crate::kern::smp;
+use crate::sched::cpuset::CpuSet;
+use crate::sched::SpawnOptions;
 use crate::platform::bootargs::BootArgs;
 
 /// How long the demonstration lets the CPUs tick.
@@ -61,11 +63,18 @@ fn panic_on_secondary() -> u32 {
         log::error!("panic_test needs a second CPU");
         return 2;
     }
-    smp::send_job(1, Box::new(|| {
-        machine_info::read_unmapped();
-    }));
+    let options = SpawnOptions { affinity: CpuSet::single(1), ..SpawnOptions::default() };
+    let thread = crate::sched::spawn(
+        Box::new(|| {
+            machine_info::read_unmapped();
+            0
+        }),
+        options,
+    );
     // The panic on CPU 1 stops this CPU and ends the run.
-    loop {
-        crate::arch::cpu::wait_for_interrupt();
+    if let Ok(thread) = thread {
+        crate::sched::join(thread);
     }
+    log::error!("panic_test: the fault on cpu1 did not end the run");
+    2
 }

@@ -59,6 +59,7 @@ fn heap_on_every_cpu() -> TestResult {
     for cpu in 0..api::ncpus() {
         let seen = api::run_on_cpu(cpu, move || {
             // Sizes from a word to several pages, written and read back.
+            let before = api::heap_in_use();
             let mut blocks: Vec<Vec<u64>> = Vec::new();
             for shift in 0..14 {
                 let len = 1usize << shift;
@@ -67,15 +68,16 @@ fn heap_on_every_cpu() -> TestResult {
             let intact = blocks.iter().all(|block| {
                 block.iter().enumerate().all(|(i, &v)| v == i as u64 ^ (cpu as u64) << 32)
             });
-            let peak = api::heap_in_use();
+            // Other CPUs allocate too: the growth is only a lower bound.
+            let grown = api::heap_in_use().saturating_sub(before);
             drop(blocks);
-            (intact, peak, api::heap_in_use(), api::getcpu())
+            (intact, grown, api::getcpu())
         });
-        let (intact, peak, after, ran_on) = seen.map_err(|e| alloc::format!("cpu{cpu}: {e}"))?;
+        let (intact, grown, ran_on) = seen.map_err(|e| alloc::format!("cpu{cpu}: {e}"))?;
         check_eq!(ran_on, cpu, "CPU that ran the allocations");
         check!(intact, "cpu{cpu}: heap blocks corrupted");
-        check!(peak > baseline + (1 << 16), "cpu{cpu}: heap grew only to {peak} from {baseline}");
-        check!(after <= baseline + 256, "cpu{cpu}: {after} bytes in use after freeing, {baseline} before");
+        check!(grown >= 8 << 13, "cpu{cpu}: blocks up to 64 KiB grew the heap by only {grown}");
+        check_eq!(api::heap_in_use(), baseline, "cpu{cpu}: heap after the job's thread is gone");
     }
     Ok(())
 }

@@ -73,6 +73,163 @@ where
     smp::run_on(cpu, job)
 }
 
+pub use crate::sched::cpuset::CpuSet;
+pub use crate::sched::thread::{Tid, PRIORITY_NORMAL};
+
+/// How [`thread_spawn_with`] makes a thread.
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadOptions {
+    /// Priority, 0 most urgent, 255 least; [`PRIORITY_NORMAL`] by default.
+    pub priority: u8,
+    /// CPUs the thread may run on; all by default.
+    pub affinity: CpuSet,
+}
+
+impl Default for ThreadOptions {
+    fn default() -> Self {
+        Self { priority: PRIORITY_NORMAL, affinity: CpuSet::ALL }
+    }
+}
+
+/// A new thread running `entry(argument)`; its return value is the
+/// thread's result, collected by [`thread_join`].
+///
+/// # Errors
+/// `ENOMEM` without memory for its stack, `EAGAIN` when no more threads
+/// can exist.
+pub fn thread_spawn(entry: fn(usize) -> usize, argument: usize) -> Result<Tid, Errno> {
+    thread_spawn_with(move || entry(argument), ThreadOptions::default())
+}
+
+/// A new thread running the closure `body`, with `options`.
+///
+/// # Errors
+/// As [`thread_spawn`], and `EINVAL` for an affinity with no online CPU.
+pub fn thread_spawn_with(
+    body: impl FnOnce() -> usize + Send + 'static,
+    options: ThreadOptions,
+) -> Result<Tid, Errno> {
+    let options = crate::sched::SpawnOptions { priority: options.priority, affinity: options.affinity };
+    let thread = crate::sched::spawn(alloc::boxed::Box::new(body), options)?;
+    let tid = thread.tid;
+    crate::sched::registry::insert(thread);
+    Ok(tid)
+}
+
+/// Ends the calling thread with `result`.
+pub fn thread_exit(result: usize) -> ! {
+    crate::sched::exit_current(result)
+}
+
+/// Waits for thread `tid` to end and returns its result; the thread is
+/// then gone.
+///
+/// # Errors
+/// `ESRCH` if no such thread exists (or it was joined already), `EDEADLK`
+/// for the caller itself.
+pub fn thread_join(tid: Tid) -> Result<usize, Errno> {
+    if tid == gettid() {
+        return Err(Errno::EDEADLK);
+    }
+    let thread = crate::sched::registry::remove(tid).ok_or(Errno::ESRCH)?;
+    Ok(crate::sched::join(thread))
+}
+
+/// The caller's thread id.
+pub fn gettid() -> Tid {
+    crate::sched::scheduler::current().tid
+}
+
+/// Gives the CPU to another runnable thread of the same or a more urgent
+/// priority, if there is one.
+pub fn sched_yield() {
+    crate::sched::yield_now();
+}
+
+/// Sleeps for `duration` (rounded up to the 1 ms tick).
+///
+/// # Errors
+/// `EINTR` when the sleep is interrupted (an order to exit or suspend).
+pub fn sleep(duration: Duration) -> Result<(), Errno> {
+    // A channel of its own, distinct from the one its joiners sleep on.
+    let channel = crate::sched::scheduler::current().channel() + 1;
+    let result = crate::kern::sleepqueue::sleep::<()>(
+        channel,
+        None,
+        crate::kern::sleepqueue::SleepFlags { interruptible: true },
+        Some(duration),
+    );
+    match result {
+        Err(Errno::EWOULDBLOCK) => Ok(()),
+        Err(Errno::ERESTART) => Err(Errno::EINTR),
+        other => other,
+    }
+}
+
+/// Pins thread `tid` (0: the caller) to the CPUs of `set`; a thread that
+/// runs or waits elsewhere moves.
+///
+/// # Errors
+/// `ESRCH` for an unknown thread, `EINVAL` for a set without an online
+/// CPU.
+pub fn cpuset_setaffinity(tid: Tid, set: CpuSet) -> Result<(), Errno> {
+    if set.intersection(crate::sched::scheduler::online()).is_empty() {
+        return Err(Errno::EINVAL);
+    }
+    let thread = thread_by_id(tid)?;
+    crate::sched::scheduler::set_affinity(&thread, set);
+    Ok(())
+}
+
+/// The CPUs thread `tid` (0: the caller) may run on.
+///
+/// # Errors
+/// `ESRCH` for an unknown thread.
+pub fn cpuset_getaffinity(tid: Tid) -> Result<CpuSet, Errno> {
+    Ok(thread_by_id(tid)?.affinity())
+}
+
+fn thread_by_id(tid: Tid) -> Result<alloc::sync::Arc<crate::sched::thread::Thread>, Errno> {
+    if tid == 0 || tid == gettid() {
+        return Ok(crate::sched::scheduler::current());
+    }
+    crate::sched::registry::find(tid).ok_or(Errno::ESRCH)
+}
+
+/// Threads alive (not yet freed), idle threads excluded.
+pub fn nthreads() -> usize {
+    crate::sched::thread::count()
+}
+
+/// Kernel mechanisms that tests of the kernel itself exercise directly:
+/// sleep queues, callouts, locks, scheduler figures.
+pub mod kernel {
+    pub use crate::kern::callout::Callout;
+    pub use crate::kern::lock::{SpinLockIrq, SpinLockIrqGuard};
+    pub use crate::kern::sleepqueue::{sleep, wakeup, wakeup_one, SleepFlags};
+    pub use crate::sched::scheduler::CpuFigures;
+
+    /// Callouts pending on all CPUs.
+    pub fn callouts_pending() -> u64 {
+        crate::kern::callout::pending()
+    }
+
+    /// Threads in sleep queues.
+    pub fn sleeping_threads() -> usize {
+        crate::kern::sleepqueue::sleeping()
+    }
+
+    /// Scheduler figures of `cpu`.
+    pub fn sched_figures(cpu: usize) -> CpuFigures {
+        crate::sched::scheduler::figures(cpu)
+    }
+
+    /// Thread stacks allocated.
+    pub fn stacks_in_use() -> usize {
+        crate::arch::mmu::stacks_in_use()
+    }
+}
+
 /// The machine as the kernel sees it, for tests of the boot.
 pub mod machine_info {
     use super::*;

@@ -174,6 +174,12 @@ impl<'a> Mapper<'a> {
         Self { tables, used: 1 }
     }
 
+    /// A mapper over tables that an earlier mapper filled, the first
+    /// `used` of them taken.
+    pub fn resume(tables: &'a mut [PageTable], used: usize) -> Self {
+        Self { tables, used }
+    }
+
     /// Address of the level-1 table, for TTBR0_EL1.
     pub fn root_address(&self) -> u64 {
         self.tables.as_ptr() as u64
@@ -213,6 +219,57 @@ impl<'a> Mapper<'a> {
         Ok(())
     }
 
+    /// Maps the pages `[va, va + len)` to `[pa, pa + len)` with 4 KiB
+    /// pages (used where virtual and physical addresses differ, such as
+    /// thread stacks).
+    ///
+    /// # Errors
+    /// As [`Self::identity_map`].
+    pub fn map_pages(&mut self, va: u64, pa: u64, len: u64, kind: MemoryKind) -> Result<(), MapError> {
+        if va % PAGE_SIZE != 0 || pa % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+            return Err(MapError::Unaligned);
+        }
+        if va.checked_add(len).is_none_or(|end| end > 1 << VA_BITS) {
+            return Err(MapError::OutOfRange);
+        }
+        if let MemoryKind::Normal { writable: true, executable: true } = kind {
+            return Err(MapError::WriteAndExecute);
+        }
+        for offset in (0..len).step_by(PAGE_SIZE as usize) {
+            self.set_entry_to(va + offset, pa + offset, 3, kind)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the 4 KiB pages `[va, va + len)`, which [`Self::map_pages`]
+    /// mapped. The caller invalidates the TLB entries afterwards.
+    ///
+    /// # Errors
+    /// [`MapError::Unaligned`], or [`MapError::AlreadyMapped`] naming a
+    /// page that is not mapped by a page entry (nothing is changed then
+    /// for that page and those after it).
+    pub fn unmap_pages(&mut self, va: u64, len: u64) -> Result<(), MapError> {
+        if va % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+            return Err(MapError::Unaligned);
+        }
+        for page in (va..va + len).step_by(PAGE_SIZE as usize) {
+            let mut table = 0;
+            for level in 1..3 {
+                let desc = self.tables[table].0[index(page, level)];
+                if desc & VALID == 0 || desc & TABLE_OR_PAGE == 0 {
+                    return Err(MapError::AlreadyMapped { va: page });
+                }
+                table = self.table_index(desc);
+            }
+            let slot = index(page, 3);
+            if self.tables[table].0[slot] & VALID == 0 {
+                return Err(MapError::AlreadyMapped { va: page });
+            }
+            self.tables[table].0[slot] = 0;
+        }
+        Ok(())
+    }
+
     /// Looks `va` up: the output address and kind, or `None` if unmapped.
     pub fn translate(&self, va: u64) -> Option<(u64, MemoryKind)> {
         let mut table = 0;
@@ -235,6 +292,17 @@ impl<'a> Mapper<'a> {
     /// Writes the block or page entry for `va` at `level`, creating the
     /// intermediate tables on the way.
     fn set_entry(&mut self, va: u64, level: usize, kind: MemoryKind) -> Result<(), MapError> {
+        self.set_entry_to(va, va, level, kind)
+    }
+
+    /// Writes the entry translating `va` to `pa` at `level`.
+    fn set_entry_to(
+        &mut self,
+        va: u64,
+        pa: u64,
+        level: usize,
+        kind: MemoryKind,
+    ) -> Result<(), MapError> {
         let mut table = 0;
         for current in 1..level {
             let slot = index(va, current);
@@ -255,7 +323,7 @@ impl<'a> Mapper<'a> {
             return Err(MapError::AlreadyMapped { va });
         }
         let type_bit = if level == 3 { TABLE_OR_PAGE } else { 0 };
-        self.tables[table].0[slot] = va | kind.descriptor_bits() | type_bit | VALID;
+        self.tables[table].0[slot] = pa | kind.descriptor_bits() | type_bit | VALID;
         Ok(())
     }
 
@@ -343,6 +411,27 @@ mod tests {
             mapper.identity_map(1 << VA_BITS, 4096, MemoryKind::DATA),
             Err(MapError::OutOfRange)
         );
+    }
+
+    #[test]
+    fn maps_and_unmaps_pages_elsewhere() {
+        let mut tables = pool(4);
+        let mut mapper = Mapper::new(&mut tables);
+        let va = 0x40_0000_1000;
+        mapper.map_pages(va, 0x4123_4000, 0x3000, MemoryKind::DATA).unwrap();
+        assert_eq!(mapper.translate(va + 0x2010).unwrap().0, 0x4123_6010);
+        assert!(mapper.translate(va - 0x1000).is_none());
+        mapper.unmap_pages(va + 0x1000, 0x1000).unwrap();
+        assert!(mapper.translate(va + 0x1000).is_none());
+        assert!(mapper.translate(va).is_some());
+        assert_eq!(
+            mapper.unmap_pages(va + 0x1000, 0x1000),
+            Err(MapError::AlreadyMapped { va: va + 0x1000 })
+        );
+        let used = mapper.tables_used();
+        let mut again = Mapper::resume(&mut tables, used);
+        again.map_pages(va + 0x1000, 0x5000_0000, 0x1000, MemoryKind::DATA).unwrap();
+        assert_eq!(again.tables_used(), used);
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub fn handle_tick(cpu: usize) {
     NEXT_TICK[cpu].store(next, Ordering::Relaxed);
     timer::set_deadline(next);
     crate::harness::watchdog::check(now);
+    super::callout::expire(cpu, TICKS[cpu].load(Ordering::Relaxed));
+    crate::sched::scheduler::tick(cpu);
 }
 
 /// Timer interrupts taken so far by `cpu`.

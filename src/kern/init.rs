@@ -6,6 +6,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use log::{info, warn};
 
 use super::{clock, console, heap, interrupt, machine, smp};
+use crate::sched::scheduler;
 use crate::arch::{boot, cpu, exception, mmu};
 use crate::arch::translation::MemoryKind;
 use crate::platform::bootargs::BootArgs;
@@ -87,6 +88,7 @@ pub fn primary(device_tree: usize) -> ! {
     let timer = machine.virtual_timer_intid.expect("checked by missing()");
     interrupt::init(crate::drivers::probe::interrupt_controller(gic), timer);
     interrupt::init_cpu(0);
+    scheduler::init_cpu(0);
     clock::start_tick(0);
     smp::mark_online(0);
     cpu::irq_enable();
@@ -102,9 +104,18 @@ pub fn primary(device_tree: usize) -> ! {
     info!("{online} of {} CPUs online", machine.cpu_count);
     HEAP_AFTER_BOOT.store(heap::in_use() as u64, Ordering::Relaxed);
 
-    // 8. The program.
-    let code = crate::program::run(&args);
-    super::shutdown::exit(code)
+    // 8. The program, in a thread of its own; this thread becomes CPU 0's
+    //    idle thread.
+    let program = crate::sched::spawn(
+        alloc::boxed::Box::new(|| {
+            let args = BootArgs::new(machine::machine().bootargs.as_str());
+            let code = crate::program::run(&args);
+            super::shutdown::exit(code)
+        }),
+        crate::sched::SpawnOptions::default(),
+    );
+    program.expect("memory for the first thread");
+    scheduler::idle_loop(0)
 }
 
 /// A secondary CPU, from `secondary_main`: vectors, interrupts, tick,
@@ -112,11 +123,12 @@ pub fn primary(device_tree: usize) -> ! {
 pub fn secondary(cpu: usize) -> ! {
     exception::install_vectors();
     interrupt::init_cpu(cpu);
+    scheduler::init_cpu(cpu);
     clock::start_tick(cpu);
     smp::mark_online(cpu);
     cpu::irq_enable();
     log::debug!("cpu{cpu} online, mpidr {:#x}", cpu::mpidr());
-    smp::idle_loop(cpu)
+    scheduler::idle_loop(cpu)
 }
 
 /// Heap bytes in use when boot finished.

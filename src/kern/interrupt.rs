@@ -9,7 +9,7 @@ use crate::arch::cpu;
 use crate::config::MAX_CPUS;
 use crate::drivers::gic::InterruptController;
 
-/// SGI: "look at your mailbox" (`kern::smp`).
+/// SGI: "reschedule": a thread was queued here that should run now.
 pub const SGI_WAKE: u32 = 0;
 /// SGI: "stop" (a panic elsewhere).
 pub const SGI_STOP: u32 = 1;
@@ -64,7 +64,7 @@ pub fn handle_irq() {
     while let Some((intid, raw)) = controller.acknowledge() {
         HANDLED[this].fetch_add(1, Ordering::Relaxed);
         match intid {
-            SGI_WAKE => {}
+            SGI_WAKE => crate::sched::scheduler::set_need_resched(),
             SGI_STOP => {
                 controller.end_of_interrupt(raw);
                 super::panic::stop_this_cpu();
@@ -74,4 +74,6 @@ pub fn handle_irq() {
         }
         controller.end_of_interrupt(raw);
     }
+    // Every interrupt is ended: now a switch may happen, on this stack.
+    crate::sched::scheduler::preempt_if_needed();
 }

@@ -146,8 +146,12 @@ pub fn catch_fault<R, F: FnOnce() -> R>(f: F) -> Result<R, Fault> {
 
     let mut call = Call { function: Some(f), result: None };
     let mut buffer = JumpBuffer::default();
-    let cpu = crate::arch::cpu::id();
-    let outer = RECOVERY[cpu].swap(&mut buffer, Ordering::Relaxed);
+    // The thread may move to another CPU inside `f` (the scheduler carries
+    // the pointer along, see `take_recovery`), so each access names the
+    // CPU it runs on at that moment, with IRQs masked.
+    let irq = crate::arch::cpu::irq_save();
+    let outer = RECOVERY[crate::arch::cpu::id()].swap(&mut buffer, Ordering::Relaxed);
+    crate::arch::cpu::irq_restore(irq);
     // SAFETY: `fault_catch` saves the callee-saved registers in `buffer`
     // and calls `trampoline` with `call`; both outlive the call. On a fault
     // the handler resumes at `fault_landing`, which restores exactly those
@@ -155,11 +159,26 @@ pub fn catch_fault<R, F: FnOnce() -> R>(f: F) -> Result<R, Fault> {
     let status = unsafe {
         fault_catch(&mut buffer.registers, trampoline::<F, R>, (&raw mut call).cast())
     };
-    RECOVERY[cpu].store(outer, Ordering::Relaxed);
+    let irq = crate::arch::cpu::irq_save();
+    RECOVERY[crate::arch::cpu::id()].store(outer, Ordering::Relaxed);
+    crate::arch::cpu::irq_restore(irq);
     match (status, call.result) {
         (0, Some(result)) => Ok(result),
         _ => Err(buffer.fault.expect("fault_landing follows a recorded fault")),
     }
+}
+
+/// The running thread's recovery pointer, removed from this CPU: the
+/// scheduler keeps it on the thread's stack across a switch. IRQs must be
+/// masked.
+pub fn take_recovery() -> usize {
+    RECOVERY[crate::arch::cpu::id()].swap(core::ptr::null_mut(), Ordering::Relaxed) as usize
+}
+
+/// Puts back what [`take_recovery`] returned, on the CPU the thread now
+/// runs on. IRQs must be masked.
+pub fn restore_recovery(saved: usize) {
+    RECOVERY[crate::arch::cpu::id()].store(saved as *mut JumpBuffer, Ordering::Relaxed);
 }
 
 #[unsafe(no_mangle)]

@@ -12,13 +12,14 @@
 //!    hardware also refuses to execute any writable page.
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{SCTLR_EL1, TTBR0_EL1};
 use tock_registers::interfaces::ReadWriteable;
 
 use crate::arch::translation::{self, MapError, Mapper, MemoryKind, PageTable, PAGE_SIZE};
+
 use crate::config::{BOOT_STACK_SIZE, MAX_CPUS};
 
 /// MAIR_EL1: attribute 0 Device-nGnRE (0x04), attribute 1 Normal
@@ -38,8 +39,9 @@ pub const BOOT_NORMAL_BLOCK: u64 = translation::boot_block(false);
 /// SCTLR_EL1.WXN: writable memory is never executable.
 pub const SCTLR_WXN: u64 = 1 << 19;
 
-/// Tables of the kernel map: the level-1 table and what it points to.
-const KERNEL_TABLE_COUNT: usize = 64;
+/// Tables of the kernel map: the level-1 table and what it points to,
+/// including the level-3 tables of the thread stack region.
+const KERNEL_TABLE_COUNT: usize = 256;
 
 /// Level-1 table of the boot map; `boot.s` fills it by symbol name.
 #[unsafe(no_mangle)]
@@ -51,6 +53,10 @@ static KERNEL_TABLES: TablePool<KERNEL_TABLE_COUNT> = TablePool::new();
 
 /// TTBR0_EL1 value of the kernel map; 0 until it is built.
 static KERNEL_TTBR0: AtomicU64 = AtomicU64::new(0);
+
+/// Tables of the kernel map taken so far; the stack region takes more.
+/// Changed only under [`STACK_REGION`]'s lock after boot.
+static KERNEL_TABLES_USED: AtomicUsize = AtomicUsize::new(0);
 
 /// Page tables in `.bss`, written through a raw pointer only while no walk
 /// can reach them.
@@ -150,6 +156,7 @@ pub fn install_kernel_map(ram: &[Region], devices: &[Region]) -> Result<usize, M
     }
     let used = mapper.tables_used();
     let root = mapper.root_address();
+    KERNEL_TABLES_USED.store(used, Ordering::Relaxed);
 
     // 3. Switch. The table writes must be visible to the walker before
     //    TTBR0_EL1 changes; entries cached from the boot map must go.
@@ -176,4 +183,154 @@ fn invalidate_tlb() {
     unsafe {
         core::arch::asm!("tlbi vmalle1", "dsb nsh", "isb", options(nostack));
     }
+}
+
+/// Thread stacks live in their own region of the address space, outside
+/// the identity map: a slot per stack, whose lowest page stays unmapped as
+/// a guard, so that an overflow faults instead of corrupting memory.
+pub const STACK_REGION_BASE: u64 = 0x40_0000_0000;
+/// Bytes of one stack (below its guard page).
+pub const STACK_SIZE: usize = 32 * 1024;
+/// Bytes of one slot: the guard page and the stack.
+const STACK_SLOT: u64 = STACK_SIZE as u64 + PAGE_SIZE;
+/// Slots in the region: the most thread stacks alive at once.
+pub const STACK_SLOTS: usize = 8192;
+
+/// Which stack slots are taken.
+struct StackRegion {
+    taken: [u64; STACK_SLOTS / 64],
+    /// Slots taken, for the figures.
+    count: usize,
+}
+
+/// The stack region's allocation state, with IRQs masked while held: a
+/// stack may be freed from an interrupt handler (the scheduler's
+/// switch-out path), so a holder must not be interruptible on its CPU.
+static STACK_REGION: spin::Mutex<StackRegion> =
+    spin::Mutex::new(StackRegion { taken: [0; STACK_SLOTS / 64], count: 0 });
+
+/// A thread's kernel stack: physical pages from the heap, mapped at a slot
+/// of the stack region below an unmapped guard page. Dropping it unmaps
+/// the pages, invalidates their TLB entries on every CPU and frees them.
+pub struct KernelStack {
+    slot: usize,
+    memory: core::ptr::NonNull<u8>,
+}
+
+// SAFETY: the stack's memory is owned by this value alone; it may be
+// dropped on any CPU.
+unsafe impl Send for KernelStack {}
+// SAFETY: shared references only read `slot` and `memory`.
+unsafe impl Sync for KernelStack {}
+
+/// Why a stack could not be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StackError {
+    /// No free slot, or no table to map it.
+    NoSlot,
+    /// The heap has no room for the stack.
+    NoMemory,
+}
+
+fn stack_layout() -> core::alloc::Layout {
+    core::alloc::Layout::from_size_align(STACK_SIZE, PAGE_SIZE as usize).expect("valid layout")
+}
+
+impl KernelStack {
+    /// Allocates and maps a stack.
+    ///
+    /// # Errors
+    /// [`StackError`] when memory, a slot or a table is missing; nothing
+    /// is left allocated then.
+    pub fn new() -> Result<Self, StackError> {
+        // SAFETY: the layout has a non-zero size.
+        let memory = unsafe { alloc::alloc::alloc(stack_layout()) };
+        let memory = core::ptr::NonNull::new(memory).ok_or(StackError::NoMemory)?;
+        let irq = super::cpu::irq_save();
+        let result = Self::map(memory);
+        super::cpu::irq_restore(irq);
+        result.inspect_err(|_| {
+            // SAFETY: allocated above with this layout, never mapped.
+            unsafe { alloc::alloc::dealloc(memory.as_ptr(), stack_layout()) };
+        })
+    }
+
+    fn map(memory: core::ptr::NonNull<u8>) -> Result<Self, StackError> {
+        let mut region = STACK_REGION.lock();
+        let slot = (0..STACK_SLOTS)
+            .find(|&slot| region.taken[slot / 64] & (1 << (slot % 64)) == 0)
+            .ok_or(StackError::NoSlot)?;
+        let va = STACK_REGION_BASE + slot as u64 * STACK_SLOT + PAGE_SIZE;
+        {
+            // SAFETY: the pool is changed only under STACK_REGION's lock,
+            // held here; the MMU reads it concurrently, which is why new
+            // entries are only ever turned from invalid to valid here.
+            let tables = unsafe { &mut *KERNEL_TABLES.0.get() };
+            let mut mapper = Mapper::resume(tables, KERNEL_TABLES_USED.load(Ordering::Relaxed));
+            let mapped = mapper.map_pages(va, memory.as_ptr() as u64, STACK_SIZE as u64, MemoryKind::DATA);
+            KERNEL_TABLES_USED.store(mapper.tables_used(), Ordering::Relaxed);
+            mapped.map_err(|_| StackError::NoSlot)?;
+        }
+        // The new entries must be visible to every CPU's table walker
+        // before the stack is used, possibly on another CPU.
+        barrier::dsb(barrier::ISH);
+        barrier::isb(barrier::SY);
+        region.taken[slot / 64] |= 1 << (slot % 64);
+        region.count += 1;
+        Ok(Self { slot, memory })
+    }
+
+    /// The stack's slot in the region, also its thread's context index.
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
+    /// The address just above the stack, its initial stack pointer.
+    pub fn top(&self) -> usize {
+        (STACK_REGION_BASE + (self.slot as u64 + 1) * STACK_SLOT) as usize
+    }
+
+    /// The lowest address of the guard page below the stack.
+    pub fn guard(&self) -> usize {
+        (STACK_REGION_BASE + self.slot as u64 * STACK_SLOT) as usize
+    }
+}
+
+impl Drop for KernelStack {
+    fn drop(&mut self) {
+        let va = self.guard() as u64 + PAGE_SIZE;
+        let irq = super::cpu::irq_save();
+        let mut region = STACK_REGION.lock();
+        {
+            // SAFETY: as in `map`, under STACK_REGION's lock.
+            let tables = unsafe { &mut *KERNEL_TABLES.0.get() };
+            let mut mapper = Mapper::resume(tables, KERNEL_TABLES_USED.load(Ordering::Relaxed));
+            mapper.unmap_pages(va, STACK_SIZE as u64).expect("a stack's pages are mapped");
+        }
+        // Every CPU must forget the old translations before the pages are
+        // reused (Arm ARM D8.14: break, then TLB maintenance, broadcast).
+        barrier::dsb(barrier::ISHST);
+        for page in (va..va + STACK_SIZE as u64).step_by(PAGE_SIZE as usize) {
+            // SAFETY: TLB maintenance by address only drops cached
+            // translations of the unmapped pages.
+            unsafe { core::arch::asm!("tlbi vaae1is, {}", in(reg) page >> 12, options(nostack)) };
+        }
+        barrier::dsb(barrier::ISH);
+        barrier::isb(barrier::SY);
+        region.taken[self.slot / 64] &= !(1 << (self.slot % 64));
+        region.count -= 1;
+        drop(region);
+        super::cpu::irq_restore(irq);
+        // SAFETY: allocated in `new` with this layout; unmapped above, so
+        // nothing reaches it through the stack region any more.
+        unsafe { alloc::alloc::dealloc(self.memory.as_ptr(), stack_layout()) };
+    }
+}
+
+/// Thread stacks allocated now.
+pub fn stacks_in_use() -> usize {
+    let irq = super::cpu::irq_save();
+    let count = STACK_REGION.lock().count;
+    super::cpu::irq_restore(irq);
+    count
 }

@@ -3,6 +3,7 @@
 
 pub mod boot;
 pub mod cache;
+pub mod context;
 pub mod cpu;
 pub mod exception;
 pub mod mmu;

@@ -1,0 +1,213 @@
+//! Callouts: functions run once at a later tick, FreeBSD's `callout(9)`.
+//!
+//! Each CPU has a timer wheel; a callout waits in the wheel of the CPU
+//! that armed it and runs from that CPU's tick interrupt, with IRQs masked
+//! (so a handler must not sleep). The three operations:
+//! - [`Callout::reset`] arms it (again), replacing a pending run;
+//! - [`Callout::stop`] cancels a pending run and says whether it did;
+//! - [`Callout::drain`] cancels, and if the handler is running on another
+//!   CPU right now, waits until it returns; a handler that tries to re-arm
+//!   its callout during a drain is refused, so afterwards the callout can
+//!   never run again until it is reset.
+//!
+//! # Lock order
+//! A callout's state, then a wheel. The tick takes the wheel alone, then
+//! each expired callout's state alone.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
+
+use super::lock::SpinLockIrq;
+use super::timer_wheel::TimerWheel;
+use crate::arch::cpu;
+use crate::config::{MAX_CPUS, TICK_HZ};
+
+type Handler = Box<dyn FnMut() + Send>;
+
+/// Where a callout stands.
+struct State {
+    /// Armed: (CPU, due tick, arming number).
+    pending: Option<(usize, u64, u64)>,
+    /// Running its handler on this CPU now.
+    running_on: Option<usize>,
+    /// A drain is in progress: re-arming is refused.
+    draining: bool,
+    /// The handler, absent while it runs.
+    handler: Option<Handler>,
+}
+
+struct Shared {
+    state: SpinLockIrq<State>,
+}
+
+/// A wheel entry: the callout and the arming it belongs to.
+type Entry = (Arc<Shared>, u64);
+
+static WHEELS: [SpinLockIrq<TimerWheel<Entry>>; MAX_CPUS] =
+    [const { SpinLockIrq::new(TimerWheel::new()) }; MAX_CPUS];
+/// Arming numbers, so that a stale wheel entry is recognised.
+static ARMINGS: AtomicU64 = AtomicU64::new(1);
+/// Callouts pending in all wheels, for the leak checks.
+static PENDING: AtomicU64 = AtomicU64::new(0);
+
+/// A callout. Dropping it drains it.
+pub struct Callout {
+    shared: Arc<Shared>,
+}
+
+impl Callout {
+    /// An idle callout.
+    pub fn new() -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                state: SpinLockIrq::new(State {
+                    pending: None,
+                    running_on: None,
+                    draining: false,
+                    handler: None,
+                }),
+            }),
+        }
+    }
+
+    /// Arms the callout to run `handler` once, at least `delay` from now,
+    /// on this CPU: the delay is rounded up to whole ticks, plus one for
+    /// the part of the current tick already gone. A pending run is
+    /// cancelled first. Returns whether one was.
+    ///
+    /// During a [`Self::drain`] (for instance from the handler itself)
+    /// the callout is not armed and `false` is returned.
+    pub fn reset(&self, delay: Duration, handler: impl FnMut() + Send + 'static) -> bool {
+        self.reset_boxed(delay, Box::new(handler))
+    }
+
+    fn reset_boxed(&self, delay: Duration, handler: Handler) -> bool {
+        let ticks = (delay.as_nanos() as u64 * TICK_HZ).div_ceil(1_000_000_000) + 1;
+        let mut state = self.shared.state.lock();
+        if state.draining {
+            return false;
+        }
+        let cancelled = cancel_locked(&self.shared, &mut state);
+        let this = cpu::id();
+        let arming = ARMINGS.fetch_add(1, Ordering::Relaxed);
+        let mut wheel = WHEELS[this].lock();
+        let due = wheel.next_tick().max(super::clock::ticks(this)) + ticks;
+        wheel.insert(due, (self.shared.clone(), arming));
+        drop(wheel);
+        PENDING.fetch_add(1, Ordering::Relaxed);
+        state.pending = Some((this, due, arming));
+        state.handler = Some(handler);
+        cancelled
+    }
+
+    /// Cancels a pending run. Returns `true` if one was cancelled before
+    /// its handler started, `false` if none was pending (it ran, is
+    /// running, or was never armed).
+    pub fn stop(&self) -> bool {
+        let mut state = self.shared.state.lock();
+        cancel_locked(&self.shared, &mut state)
+    }
+
+    /// Cancels a pending run and waits for a running handler to return.
+    /// Afterwards the handler is not running and will not run unless the
+    /// callout is reset.
+    ///
+    /// # Panics
+    /// If called from the callout's own handler (it would wait forever).
+    pub fn drain(&self) -> bool {
+        let mut state = self.shared.state.lock();
+        state.draining = true;
+        let cancelled = cancel_locked(&self.shared, &mut state);
+        loop {
+            match state.running_on {
+                None => break,
+                Some(cpu) => {
+                    assert_ne!(cpu, cpu::id(), "callout drained from its own handler");
+                    drop(state);
+                    core::hint::spin_loop();
+                    state = self.shared.state.lock();
+                }
+            }
+        }
+        state.draining = false;
+        cancelled
+    }
+
+    /// Whether a run is pending.
+    pub fn is_pending(&self) -> bool {
+        self.shared.state.lock().pending.is_some()
+    }
+}
+
+impl Default for Callout {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Callout {
+    fn drop(&mut self) {
+        self.drain();
+        // The handler may own references (to a sleeping thread, say):
+        // free it now, not when the last wheel entry goes.
+        let handler = self.shared.state.lock().handler.take();
+        drop(handler);
+    }
+}
+
+/// With `shared`'s state locked: takes a pending run out of its wheel.
+fn cancel_locked(shared: &Arc<Shared>, state: &mut State) -> bool {
+    let Some((cpu, due, arming)) = state.pending.take() else {
+        return false;
+    };
+    let entry = WHEELS[cpu].lock().remove(due, |(s, a)| Arc::ptr_eq(s, shared) && *a == arming);
+    let removed = entry.is_some();
+    if removed {
+        PENDING.fetch_sub(1, Ordering::Relaxed);
+    }
+    // Freed after the wheel lock, under the state lock only.
+    drop(entry);
+    removed
+}
+
+/// The tick of `this` CPU: run the callouts due at `now` (its tick count).
+pub fn expire(this: usize, now: u64) {
+    let mut due: Vec<Entry> = Vec::new();
+    let mut wheel = WHEELS[this].lock();
+    if wheel.is_empty() {
+        return;
+    }
+    wheel.expire(now, |entry| due.push(entry));
+    drop(wheel);
+    for (shared, arming) in due {
+        PENDING.fetch_sub(1, Ordering::Relaxed);
+        let mut state = shared.state.lock();
+        if state.pending.is_none_or(|(_, _, a)| a != arming) {
+            continue;
+        }
+        state.pending = None;
+        state.running_on = Some(this);
+        let mut handler = state.handler.take();
+        drop(state);
+        if let Some(handler) = handler.as_mut() {
+            handler();
+        }
+        let mut state = shared.state.lock();
+        state.running_on = None;
+        if state.handler.is_none() {
+            // Unless the handler re-armed with a new one, keep it.
+            state.handler = handler;
+        } else {
+            drop(state);
+            drop(handler);
+        }
+    }
+}
+
+/// Callouts pending on all CPUs.
+pub fn pending() -> u64 {
+    PENDING.load(Ordering::Relaxed)
+}

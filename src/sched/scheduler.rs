@@ -1,0 +1,398 @@
+//! The scheduler: one run queue per CPU, context switches, preemption,
+//! wake-ups of other CPUs by SGI, idle, and stealing.
+//!
+//! # The switch protocol
+//! `schedule` runs with IRQs masked. Under its run-queue lock it puts the
+//! running thread back in the queue (if it is still runnable), picks the
+//! most urgent thread and makes it current; then, without the lock, it
+//! waits until the chosen thread's `on_cpu` flag is clear (the thread may
+//! still be switching away from another CPU, where a waker found it),
+//! sets it, and switches. The first thing the incoming thread does is
+//! `finish_switch`: clear the outgoing thread's `on_cpu` and drop this
+//! CPU's reference to it. A thread's stack is therefore in use until that
+//! moment, and freed, if the thread is dead and unreferenced, right then.
+//!
+//! # Lock order
+//! A run-queue lock is taken alone or inside a sleep-queue lock; never two
+//! run-queue locks at once (stealing and migration take one, drop it, then
+//! take the other). Nothing allocates under a run-queue lock: the queues
+//! are sized at boot for [`QUEUE_CAPACITY`] threads (see `runqueue`).
+
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use super::balance;
+use super::cpuset::CpuSet;
+use super::runqueue::{self, RunQueue};
+use super::thread::{State, Thread, NO_CPU};
+use crate::arch::{context, cpu, exception};
+use crate::config::MAX_CPUS;
+use crate::kern::interrupt::{self, SGI_WAKE};
+use crate::kern::lock::SpinLockIrq;
+
+/// Threads each priority queue of each CPU has room for.
+pub const QUEUE_CAPACITY: usize = 1024;
+/// Time slice of a thread, in ticks.
+pub const SLICE_TICKS: u32 = 10;
+
+/// What a CPU's run-queue lock protects.
+struct Queue {
+    /// The thread running on this CPU; `None` only before `init_cpu`.
+    current: Option<Arc<Thread>>,
+    /// Runnable threads waiting for this CPU.
+    runnable: RunQueue<Arc<Thread>>,
+    /// This CPU's idle thread.
+    idle: Option<Arc<Thread>>,
+}
+
+/// One CPU's scheduler.
+struct CpuScheduler {
+    queue: SpinLockIrq<Queue>,
+    /// Threads queued here, readable without the lock (for placement).
+    queued: AtomicUsize,
+    /// Threads queued here plus the running one if it is not idle.
+    load: AtomicUsize,
+    /// Priority of the running thread (`u8::MAX` when idle).
+    running_priority: AtomicUsize,
+    /// Switch at the next chance (end of interrupt, kernel boundary).
+    need_resched: AtomicBool,
+    /// The thread switched away from, until `finish_switch` releases it.
+    /// Touched only by this CPU with IRQs masked.
+    switching_from: SpinLockIrq<Option<Arc<Thread>>>,
+    /// Context switches done here.
+    switches: AtomicU64,
+    /// Threads stolen by this CPU.
+    steals: AtomicU64,
+}
+
+static CPUS: [CpuScheduler; MAX_CPUS] = [const {
+    CpuScheduler {
+        queue: SpinLockIrq::new(Queue { current: None, runnable: RunQueue::new(), idle: None }),
+        queued: AtomicUsize::new(0),
+        load: AtomicUsize::new(0),
+        running_priority: AtomicUsize::new(u8::MAX as usize),
+        need_resched: AtomicBool::new(false),
+        switching_from: SpinLockIrq::new(None),
+        switches: AtomicU64::new(0),
+        steals: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+/// CPUs whose scheduler runs.
+static ONLINE: AtomicU64 = AtomicU64::new(0);
+
+/// Makes the code running on this CPU its boot thread, which becomes the
+/// idle thread, and sizes its run queue. Each CPU calls it once, with IRQs
+/// masked, before it enables them.
+pub fn init_cpu(this: usize) {
+    let storage = runqueue::storage(QUEUE_CAPACITY);
+    let boot = Arc::new(Thread::boot(this));
+    let mut queue = CPUS[this].queue.lock();
+    let _ = queue.runnable.grow(storage);
+    queue.current = Some(boot.clone());
+    queue.idle = Some(boot);
+    drop(queue);
+    ONLINE.fetch_or(1 << this, Ordering::AcqRel);
+}
+
+/// CPUs whose scheduler runs.
+pub fn online() -> CpuSet {
+    CpuSet::from_bits(ONLINE.load(Ordering::Acquire))
+}
+
+/// The running thread.
+pub fn current() -> Arc<Thread> {
+    let queue = CPUS[cpu::id()].queue.lock();
+    queue.current.clone().expect("the scheduler runs on this CPU")
+}
+
+/// Makes `thread` (state [`State::Runnable`]) runnable on the CPU the
+/// placement rule picks, and prompts that CPU if the thread should run
+/// before what it runs now.
+pub fn enqueue(thread: Arc<Thread>) {
+    let online = online();
+    let mut allowed = thread.affinity().intersection(online);
+    if allowed.is_empty() {
+        // Its CPUs are all offline: run it anywhere rather than never.
+        allowed = online;
+    }
+    let loads: [usize; MAX_CPUS] = core::array::from_fn(|c| CPUS[c].load.load(Ordering::Relaxed));
+    let last = thread.last_cpu.load(Ordering::Relaxed);
+    let target = balance::place(allowed, (last != NO_CPU).then_some(last), &loads);
+    push(target, thread);
+}
+
+/// Queues `thread` on `target` and prompts it.
+fn push(target: usize, thread: Arc<Thread>) {
+    let priority = thread.priority();
+    let mut queue = CPUS[target].queue.lock();
+    thread.queued_on.store(target, Ordering::Relaxed);
+    queue.runnable.push(thread, priority).unwrap_or_else(|_| {
+        panic!("run queue of cpu{target} full: more than {QUEUE_CAPACITY} threads")
+    });
+    CPUS[target].queued.fetch_add(1, Ordering::Relaxed);
+    CPUS[target].load.fetch_add(1, Ordering::Relaxed);
+    drop(queue);
+    prompt(target, priority);
+}
+
+/// Asks `target` to reschedule if a thread of `priority` should preempt
+/// what it runs: by flag on this CPU, by SGI on another.
+fn prompt(target: usize, priority: u8) {
+    let running = CPUS[target].running_priority.load(Ordering::Relaxed);
+    if (priority as usize) >= running && running != u8::MAX as usize {
+        return;
+    }
+    let already = CPUS[target].need_resched.swap(true, Ordering::AcqRel);
+    if target != cpu::id() && !already {
+        interrupt::send_sgi(target, SGI_WAKE);
+    }
+}
+
+/// Switches to the most urgent runnable thread of this CPU, putting the
+/// running thread back in the queue if it is still runnable. Returns when
+/// the calling thread runs again (at once if it is the most urgent).
+pub fn schedule() {
+    let irq = cpu::irq_save();
+    let this = cpu::id();
+    let scheduler = &CPUS[this];
+    scheduler.need_resched.store(false, Ordering::Relaxed);
+
+    // 1. Under the lock: requeue the running thread, choose the next one.
+    let mut queue = scheduler.queue.lock();
+    let prev = queue.current.take().expect("the scheduler runs on this CPU");
+    let mut elsewhere = None;
+    if !prev.is_idle && prev.state() == State::Running {
+        prev.set_state(State::Runnable);
+        if prev.affinity().contains(this) {
+            let priority = prev.priority();
+            prev.queued_on.store(this, Ordering::Relaxed);
+            queue.runnable.push(prev.clone(), priority).unwrap_or_else(|_| panic!("run queue full"));
+            scheduler.queued.fetch_add(1, Ordering::Relaxed);
+        } else {
+            // Its affinity moved away from this CPU.
+            scheduler.load.fetch_sub(1, Ordering::Relaxed);
+            elsewhere = Some(prev.clone());
+        }
+    } else if !prev.is_idle {
+        // Asleep, dead, or woken and queued by someone else already.
+        scheduler.load.fetch_sub(1, Ordering::Relaxed);
+    }
+    // Load counts queued threads and a running non-idle one: moving a
+    // thread from the queue to running leaves it unchanged.
+    // A thread whose affinity changed while it waited here moves on.
+    let mut misplaced = None;
+    let next = loop {
+        match queue.runnable.pop() {
+            Some(thread) => {
+                scheduler.queued.fetch_sub(1, Ordering::Relaxed);
+                thread.queued_on.store(NO_CPU, Ordering::Relaxed);
+                if thread.affinity().contains(this) || misplaced.is_some() {
+                    break thread;
+                }
+                scheduler.load.fetch_sub(1, Ordering::Relaxed);
+                misplaced = Some(thread);
+            }
+            None => break queue.idle.clone().expect("idle thread set at init"),
+        }
+    };
+    if !next.is_idle && next.state() != State::Runnable {
+        panic!("tid={} queued in state {:?}", next.tid, next.state());
+    }
+    next.last_cpu.store(this, Ordering::Relaxed);
+    next.slice.store(SLICE_TICKS, Ordering::Relaxed);
+    let next_priority = if next.is_idle { u8::MAX } else { next.priority() };
+    scheduler.running_priority.store(next_priority as usize, Ordering::Relaxed);
+    if Arc::ptr_eq(&next, &prev) {
+        next.set_state(State::Running);
+        queue.current = Some(prev);
+        drop(queue);
+        if let Some(thread) = misplaced {
+            enqueue(thread);
+        }
+        cpu::irq_restore(irq);
+        return;
+    }
+    let (prev_context, next_context) = (prev.context, next.context);
+    queue.current = Some(next.clone());
+    drop(queue);
+
+    // 2. Threads whose affinity left this CPU go where they may run.
+    for thread in [elsewhere, misplaced].into_iter().flatten() {
+        enqueue(thread);
+    }
+
+    // 3. `next` may still be switching away from another CPU, where it was
+    //    woken on its way to sleep. That CPU decides from `next`'s state
+    //    whether to queue it again, so the state becomes Running only once
+    //    that CPU is done with it: else `next` would run here and wait in
+    //    that CPU's queue at once.
+    while next.on_cpu.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+    next.set_state(State::Running);
+    next.on_cpu.store(true, Ordering::Relaxed);
+    next.switches.fetch_add(1, Ordering::Relaxed);
+    scheduler.switches.fetch_add(1, Ordering::Relaxed);
+    log::trace!("cpu{this}: tid={} -> tid={}", prev.tid, next.tid);
+    *scheduler.switching_from.lock() = Some(prev);
+    drop(next);
+
+    // 4. Switch. No reference to either thread lives in this frame, so a
+    //    dead `prev` is freed by `finish_switch` on the next thread.
+    let recovery = exception::take_recovery();
+    context::switch(prev_context, next_context);
+    exception::restore_recovery(recovery);
+    finish_switch();
+    cpu::irq_restore(irq);
+}
+
+/// The first step of a thread after a switch: the thread switched away
+/// from is now off this CPU.
+pub fn finish_switch() {
+    let prev = CPUS[cpu::id()].switching_from.lock().take();
+    if let Some(prev) = prev {
+        prev.on_cpu.store(false, Ordering::Release);
+        drop(prev);
+    }
+}
+
+/// Whether this CPU should reschedule.
+pub fn need_resched() -> bool {
+    CPUS[cpu::id()].need_resched.load(Ordering::Relaxed)
+}
+
+/// Asks this CPU to reschedule at its next chance.
+pub fn set_need_resched() {
+    CPUS[cpu::id()].need_resched.store(true, Ordering::Relaxed);
+}
+
+/// The timer tick: charge the running thread, end its slice when others
+/// wait.
+pub fn tick(this: usize) {
+    let queue = CPUS[this].queue.lock();
+    let Some(current) = queue.current.as_ref() else {
+        return;
+    };
+    if current.is_idle {
+        if !queue.runnable.is_empty() {
+            CPUS[this].need_resched.store(true, Ordering::Relaxed);
+        }
+        return;
+    }
+    let left = current.slice.load(Ordering::Relaxed).saturating_sub(1);
+    current.slice.store(left, Ordering::Relaxed);
+    if left == 0 && !queue.runnable.is_empty() {
+        CPUS[this].need_resched.store(true, Ordering::Relaxed);
+    }
+}
+
+/// At the end of an interrupt: switch if this CPU was asked to.
+pub fn preempt_if_needed() {
+    if need_resched() {
+        schedule();
+    }
+}
+
+/// Moves one thread from the busiest CPU's queue to this CPU's, if any
+/// may run here. Returns whether one moved.
+fn steal(this: usize) -> bool {
+    let queued: [usize; MAX_CPUS] = core::array::from_fn(|c| CPUS[c].queued.load(Ordering::Relaxed));
+    let Some(victim) = balance::steal_from(this, &queued, online()) else {
+        return false;
+    };
+    let mut queue = CPUS[victim].queue.lock();
+    // A thread still switching away from its CPU is left alone; so is one
+    // that may not run here.
+    let stolen = queue
+        .runnable
+        .take_first(|t| t.affinity().contains(this) && !t.on_cpu.load(Ordering::Acquire));
+    if let Some(thread) = stolen.as_ref() {
+        thread.queued_on.store(NO_CPU, Ordering::Relaxed);
+        CPUS[victim].queued.fetch_sub(1, Ordering::Relaxed);
+        CPUS[victim].load.fetch_sub(1, Ordering::Relaxed);
+    }
+    drop(queue);
+    match stolen {
+        Some(thread) => {
+            CPUS[this].steals.fetch_add(1, Ordering::Relaxed);
+            push(this, thread);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The idle loop of a CPU, run by its boot thread once the CPU is up:
+/// run what is queued, steal when nothing is, and wait for an interrupt.
+pub fn idle_loop(this: usize) -> ! {
+    loop {
+        // Check and wait with IRQs masked: an SGI that arrives between the
+        // check and `wfi` stays pending and ends the wait at once.
+        let irq = cpu::irq_save();
+        if CPUS[this].queued.load(Ordering::Relaxed) > 0 || need_resched() || steal(this) {
+            schedule();
+        } else {
+            cpu::wait_for_interrupt();
+        }
+        cpu::irq_restore(irq);
+    }
+}
+
+/// Changes the CPUs `thread` may run on, moving it if it runs or waits
+/// where it no longer may.
+pub fn set_affinity(thread: &Arc<Thread>, set: CpuSet) {
+    thread.set_affinity_bits(set);
+
+    // 1. Waiting in a queue it may no longer use: take it out, place it
+    //    again. (If it left that queue meanwhile, whoever took it sees the
+    //    new affinity: `schedule` moves a misplaced thread on.)
+    let queued_on = thread.queued_on.load(Ordering::Relaxed);
+    if queued_on != NO_CPU && !set.contains(queued_on) {
+        let mut queue = CPUS[queued_on].queue.lock();
+        let taken = queue.runnable.take_first(|t| Arc::ptr_eq(t, thread));
+        if let Some(taken) = taken.as_ref() {
+            taken.queued_on.store(NO_CPU, Ordering::Relaxed);
+            CPUS[queued_on].queued.fetch_sub(1, Ordering::Relaxed);
+            CPUS[queued_on].load.fetch_sub(1, Ordering::Relaxed);
+        }
+        drop(queue);
+        if let Some(taken) = taken {
+            enqueue(taken);
+        }
+        return;
+    }
+
+    // 2. Running on a CPU it may no longer use: that CPU reschedules, and
+    //    `schedule` sends it on.
+    let last = thread.last_cpu.load(Ordering::Relaxed);
+    if last == NO_CPU || set.contains(last) || thread.state() != State::Running {
+        return;
+    }
+    if last == cpu::id() {
+        // Only the caller runs here; it is the thread.
+        schedule();
+    } else if !CPUS[last].need_resched.swap(true, Ordering::AcqRel) {
+        interrupt::send_sgi(last, SGI_WAKE);
+    }
+}
+
+/// Figures of one CPU's scheduler.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuFigures {
+    /// Context switches.
+    pub switches: u64,
+    /// Threads stolen from other CPUs.
+    pub steals: u64,
+    /// Threads queued now.
+    pub queued: usize,
+}
+
+/// Figures of `cpu`'s scheduler.
+pub fn figures(cpu: usize) -> CpuFigures {
+    CpuFigures {
+        switches: CPUS[cpu].switches.load(Ordering::Relaxed),
+        steals: CPUS[cpu].steals.load(Ordering::Relaxed),
+        queued: CPUS[cpu].queued.load(Ordering::Relaxed),
+    }
+}
