@@ -5,6 +5,8 @@
 #   make test        host unit tests and the kernel tests in every QEMU
 #                    configuration (scripts/run-tests.sh); knobs: T=WORD,
 #                    CONFIGS="...", ICOUNT=1, TEST_TIMEOUT=seconds
+#   make bench       benchmarks under -icount at 1 and 4 CPUs; a table and
+#                    target/bench/results.json (scripts/bench.sh)
 #   make qemu        boot the image: BOARD=virt|rpi4 (default virt), CPUS=N and
 #                    GIC=2|3 (virt only), ICOUNT=1, ARGS="extra bootargs"
 #   make gdb         as make qemu, stopped at the first instruction, with
@@ -49,7 +51,7 @@ endif
 QEMU_OPTS += $(if $(filter 1,$(ICOUNT)),--icount)
 QEMU_OPTS += $(if $(ARGS),--append '$(ARGS)')
 
-.PHONY: build setup test qemu gdb check clean
+.PHONY: build setup test bench qemu gdb check clean
 .DEFAULT_GOAL := build
 
 setup:
@@ -76,6 +78,9 @@ build: setup
 
 test: build
 	scripts/run-tests.sh
+
+bench: build
+	scripts/bench.sh
 
 qemu: build
 	scripts/qemu.sh $(QEMU_OPTS) $(IMAGE)

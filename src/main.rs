@@ -31,6 +31,8 @@ pub mod sched;
 #[cfg(target_arch = "aarch64")]
 pub mod api;
 #[cfg(target_arch = "aarch64")]
+pub mod bench;
+#[cfg(target_arch = "aarch64")]
 pub mod drivers;
 #[cfg(target_arch = "aarch64")]
 pub mod harness;

@@ -1,5 +1,6 @@
 //! What the kernel runs once it is up, chosen by the boot arguments:
 //! - `test`: the test runner (`harness`);
+//! - `bench`: the benchmarks (`bench`);
 //! - `panic_test`: an unhandled exception on CPU 1, to check that a panic
 //!   on a secondary CPU is reported and fails the run;
 //! - otherwise the demonstration: every CPU up and ticking.
@@ -22,6 +23,8 @@ const DEMO_DURATION: Duration = Duration::from_millis(200);
 pub fn run(args: &BootArgs<'_>) -> u32 {
     if args.has("test") {
         crate::harness::run(args)
+    } else if args.has("bench") {
+        crate::bench::run()
     } else if args.has("panic_test") {
         panic_on_secondary()
     } else {

@@ -48,11 +48,17 @@ pub fn heap_in_use() -> usize {
     heap::in_use()
 }
 
+/// A pause inside a spin-wait loop (lets an emulated CPU being waited for
+/// run).
+pub fn cpu_relax() {
+    crate::arch::cpu::relax();
+}
+
 /// Waits, without sleeping, until `duration` has passed.
 pub fn spin_for(duration: Duration) {
     let end = now() + duration;
     while now() < end {
-        core::hint::spin_loop();
+        crate::arch::cpu::relax();
     }
 }
 

@@ -127,7 +127,7 @@ impl Callout {
                 Some(cpu) => {
                     assert_ne!(cpu, cpu::id(), "callout drained from its own handler");
                     drop(state);
-                    core::hint::spin_loop();
+                    crate::arch::cpu::relax();
                     state = self.shared.state.lock();
                 }
             }

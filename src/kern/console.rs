@@ -60,7 +60,7 @@ pub fn write_fmt_panicking(args: fmt::Arguments<'_>) {
             }
             return;
         }
-        core::hint::spin_loop();
+        crate::arch::cpu::relax();
     }
     // The lock holder is stuck: build a second driver on the same UART.
     // Its output may interleave with a half-written line; that is the cost

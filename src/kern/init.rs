@@ -76,6 +76,8 @@ pub fn primary(device_tree: usize) -> ! {
     for range in free.iter().filter_map(|r| r.align_inward(4096)) {
         heap::add_range(range);
     }
+    crate::arch::mmu::fill_stack_cache().expect("memory for the thread stack cache");
+    super::sleepqueue::init();
     info!(
         "memory: {} MiB, heap {} MiB in {} ranges",
         machine.memory.total_bytes() >> 20,

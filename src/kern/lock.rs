@@ -21,7 +21,7 @@ const NO_OWNER: usize = usize::MAX;
 
 /// A spin lock that masks IRQs while held.
 pub struct SpinLockIrq<T> {
-    inner: spin::Mutex<T>,
+    inner: spin::mutex::Mutex<T, cpu::YieldRelax>,
     /// CPU holding the lock, for assertions and the panic path.
     owner: AtomicUsize,
 }
@@ -29,7 +29,7 @@ pub struct SpinLockIrq<T> {
 impl<T> SpinLockIrq<T> {
     /// An unlocked lock around `value`.
     pub const fn new(value: T) -> Self {
-        Self { inner: spin::Mutex::new(value), owner: AtomicUsize::new(NO_OWNER) }
+        Self { inner: spin::mutex::Mutex::new(value), owner: AtomicUsize::new(NO_OWNER) }
     }
 
     /// Masks IRQs, then spins until the lock is free.
@@ -70,7 +70,7 @@ impl<T> SpinLockIrq<T> {
 pub struct SpinLockIrqGuard<'a, T> {
     lock: &'a SpinLockIrq<T>,
     /// Always `Some` until `drop`, which releases it before the IRQ mask.
-    guard: Option<spin::MutexGuard<'a, T>>,
+    guard: Option<spin::mutex::MutexGuard<'a, T, cpu::YieldRelax>>,
     irq: cpu::IrqState,
 }
 

@@ -91,7 +91,7 @@ fn stop_others_and_exit(this: usize) -> ! {
         if STOPPED.load(Ordering::Relaxed) + 1 >= online {
             break;
         }
-        core::hint::spin_loop();
+        crate::arch::cpu::relax();
     }
     write_fmt_panicking(format_args!(
         "PANIC cpu{this}: {} of {} other CPUs stopped; exiting with {PANIC_EXIT_CODE}\n",

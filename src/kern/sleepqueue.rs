@@ -213,11 +213,27 @@ fn make_runnable(thread: Arc<Thread>, reason: i32) {
     scheduler::enqueue(thread);
 }
 
-/// An empty bucket gives its memory back (outside the lock: the caller
-/// drops what this returns after unlocking), so that sleeping leaves no
-/// trace on the heap.
+/// Room each bucket keeps, allocated at boot ([`init`]).
+const BUCKET_ROOM: usize = 16;
+
+/// Gives every bucket its standing room, so that a sleep allocates
+/// nothing unless many threads share a bucket; once, at boot.
+pub fn init() {
+    for bucket in &BUCKETS_OF {
+        let room = Vec::with_capacity(BUCKET_ROOM);
+        *bucket.lock() = room;
+    }
+}
+
+/// A bucket that grew past its standing room gives the extra back once it
+/// is empty again (the caller drops what this returns after unlocking),
+/// so that sleeping leaves no trace on the heap.
 fn release_if_empty(queue: &mut Vec<Arc<Thread>>) -> Vec<Arc<Thread>> {
-    if queue.is_empty() { core::mem::take(queue) } else { Vec::new() }
+    if queue.is_empty() && queue.capacity() > BUCKET_ROOM {
+        core::mem::replace(queue, Vec::with_capacity(BUCKET_ROOM))
+    } else {
+        Vec::new()
+    }
 }
 
 /// Threads asleep now, for the figures.

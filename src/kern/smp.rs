@@ -98,7 +98,7 @@ fn wait_online(cpu: usize) -> bool {
         if is_online(cpu) {
             return true;
         }
-        core::hint::spin_loop();
+        crate::arch::cpu::relax();
     }
     false
 }

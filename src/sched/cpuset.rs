@@ -61,9 +61,17 @@ impl CpuSet {
         self.0.count_ones() as usize
     }
 
-    /// The CPUs in increasing order.
+    /// The CPUs in increasing order (one step per CPU in the set, not
+    /// per possible CPU: placement runs this on every wake-up).
     pub fn iter(self) -> impl Iterator<Item = usize> {
-        (0..64).filter(move |&cpu| self.contains(cpu))
+        let mut bits = self.0;
+        core::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let cpu = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                cpu
+            })
+        })
     }
 }
 
@@ -77,6 +85,8 @@ impl fmt::Debug for CpuSet {
 mod tests {
     use super::*;
 
+    extern crate std;
+
     #[test]
     fn set_operations() {
         let set = CpuSet::single(1).with(3);
@@ -86,5 +96,8 @@ mod tests {
         assert!(CpuSet::EMPTY.is_empty());
         assert_eq!(CpuSet::first(64).len(), 64);
         assert!(!set.contains(99));
+        assert_eq!(set.iter().collect::<std::vec::Vec<_>>(), [1, 3]);
+        assert_eq!(CpuSet::single(63).iter().next(), Some(63));
+        assert_eq!(CpuSet::EMPTY.iter().next(), None);
     }
 }

@@ -108,7 +108,7 @@ pub fn join(thread: Arc<Thread>) -> usize {
     // The exiting CPU still refers to it until the next thread has
     // switched in: a few hundred instructions at most.
     while Arc::strong_count(&thread) > 1 {
-        core::hint::spin_loop();
+        crate::arch::cpu::relax();
     }
     thread.result.load(Ordering::Relaxed)
 }

@@ -57,12 +57,13 @@ struct CpuScheduler {
     /// Switch at the next chance (end of interrupt, kernel boundary).
     need_resched: AtomicBool,
     /// The thread switched away from, until `finish_switch` releases it.
-    /// Touched only by this CPU with IRQs masked.
-    switching_from: SpinLockIrq<Option<Arc<Thread>>>,
+    /// Touched only by this CPU with IRQs masked, so a plain spin lock
+    /// (never contended) is enough.
+    switching_from: spin::mutex::Mutex<Option<Arc<Thread>>, cpu::YieldRelax>,
     /// Context switches done here.
-    switches: AtomicU64,
+    switches: AtomicUsize,
     /// Threads stolen by this CPU.
-    steals: AtomicU64,
+    steals: AtomicUsize,
 }
 
 static CPUS: [CpuScheduler; MAX_CPUS] = [const {
@@ -72,14 +73,22 @@ static CPUS: [CpuScheduler; MAX_CPUS] = [const {
         load: AtomicUsize::new(0),
         running_priority: AtomicUsize::new(u8::MAX as usize),
         need_resched: AtomicBool::new(false),
-        switching_from: SpinLockIrq::new(None),
-        switches: AtomicU64::new(0),
-        steals: AtomicU64::new(0),
+        switching_from: spin::mutex::Mutex::new(None),
+        switches: AtomicUsize::new(0),
+        steals: AtomicUsize::new(0),
     }
 }; MAX_CPUS];
 
 /// CPUs whose scheduler runs.
 static ONLINE: AtomicU64 = AtomicU64::new(0);
+
+/// Adds `delta` to a counter that only the holder of one lock changes
+/// (a CPU's run-queue lock for `queued` and `load`, the CPU itself for its
+/// `switches` and `steals`): others only read it, so a load and a store
+/// do, without the cost of an atomic read-modify-write on the switch path.
+fn bump(counter: &AtomicUsize, delta: isize) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add_signed(delta), Ordering::Relaxed);
+}
 
 /// Makes the code running on this CPU its boot thread, which becomes the
 /// idle thread, and sizes its run queue. Each CPU calls it once, with IRQs
@@ -130,8 +139,8 @@ fn push(target: usize, thread: Arc<Thread>) {
     queue.runnable.push(thread, priority).unwrap_or_else(|_| {
         panic!("run queue of cpu{target} full: more than {QUEUE_CAPACITY} threads")
     });
-    CPUS[target].queued.fetch_add(1, Ordering::Relaxed);
-    CPUS[target].load.fetch_add(1, Ordering::Relaxed);
+    bump(&CPUS[target].queued, 1);
+    bump(&CPUS[target].load, 1);
     drop(queue);
     prompt(target, priority);
 }
@@ -168,15 +177,15 @@ pub fn schedule() {
             let priority = prev.priority();
             prev.queued_on.store(this, Ordering::Relaxed);
             queue.runnable.push(prev.clone(), priority).unwrap_or_else(|_| panic!("run queue full"));
-            scheduler.queued.fetch_add(1, Ordering::Relaxed);
+            bump(&scheduler.queued, 1);
         } else {
             // Its affinity moved away from this CPU.
-            scheduler.load.fetch_sub(1, Ordering::Relaxed);
+            bump(&scheduler.load, -1);
             elsewhere = Some(prev.clone());
         }
     } else if !prev.is_idle {
         // Asleep, dead, or woken and queued by someone else already.
-        scheduler.load.fetch_sub(1, Ordering::Relaxed);
+        bump(&scheduler.load, -1);
     }
     // Load counts queued threads and a running non-idle one: moving a
     // thread from the queue to running leaves it unchanged.
@@ -185,12 +194,12 @@ pub fn schedule() {
     let next = loop {
         match queue.runnable.pop() {
             Some(thread) => {
-                scheduler.queued.fetch_sub(1, Ordering::Relaxed);
+                bump(&scheduler.queued, -1);
                 thread.queued_on.store(NO_CPU, Ordering::Relaxed);
                 if thread.affinity().contains(this) || misplaced.is_some() {
                     break thread;
                 }
-                scheduler.load.fetch_sub(1, Ordering::Relaxed);
+                bump(&scheduler.load, -1);
                 misplaced = Some(thread);
             }
             None => break queue.idle.clone().expect("idle thread set at init"),
@@ -228,12 +237,11 @@ pub fn schedule() {
     //    that CPU is done with it: else `next` would run here and wait in
     //    that CPU's queue at once.
     while next.on_cpu.load(Ordering::Acquire) {
-        core::hint::spin_loop();
+        crate::arch::cpu::relax();
     }
     next.set_state(State::Running);
     next.on_cpu.store(true, Ordering::Relaxed);
-    next.switches.fetch_add(1, Ordering::Relaxed);
-    scheduler.switches.fetch_add(1, Ordering::Relaxed);
+    bump(&scheduler.switches, 1);
     log::trace!("cpu{this}: tid={} -> tid={}", prev.tid, next.tid);
     *scheduler.switching_from.lock() = Some(prev);
     drop(next);
@@ -309,13 +317,13 @@ fn steal(this: usize) -> bool {
         .take_first(|t| t.affinity().contains(this) && !t.on_cpu.load(Ordering::Acquire));
     if let Some(thread) = stolen.as_ref() {
         thread.queued_on.store(NO_CPU, Ordering::Relaxed);
-        CPUS[victim].queued.fetch_sub(1, Ordering::Relaxed);
-        CPUS[victim].load.fetch_sub(1, Ordering::Relaxed);
+        bump(&CPUS[victim].queued, -1);
+        bump(&CPUS[victim].load, -1);
     }
     drop(queue);
     match stolen {
         Some(thread) => {
-            CPUS[this].steals.fetch_add(1, Ordering::Relaxed);
+            bump(&CPUS[this].steals, 1);
             push(this, thread);
             true
         }
@@ -353,8 +361,8 @@ pub fn set_affinity(thread: &Arc<Thread>, set: CpuSet) {
         let taken = queue.runnable.take_first(|t| Arc::ptr_eq(t, thread));
         if let Some(taken) = taken.as_ref() {
             taken.queued_on.store(NO_CPU, Ordering::Relaxed);
-            CPUS[queued_on].queued.fetch_sub(1, Ordering::Relaxed);
-            CPUS[queued_on].load.fetch_sub(1, Ordering::Relaxed);
+            bump(&CPUS[queued_on].queued, -1);
+            bump(&CPUS[queued_on].load, -1);
         }
         drop(queue);
         if let Some(taken) = taken {
@@ -391,8 +399,8 @@ pub struct CpuFigures {
 /// Figures of `cpu`'s scheduler.
 pub fn figures(cpu: usize) -> CpuFigures {
     CpuFigures {
-        switches: CPUS[cpu].switches.load(Ordering::Relaxed),
-        steals: CPUS[cpu].steals.load(Ordering::Relaxed),
+        switches: CPUS[cpu].switches.load(Ordering::Relaxed) as u64,
+        steals: CPUS[cpu].steals.load(Ordering::Relaxed) as u64,
         queued: CPUS[cpu].queued.load(Ordering::Relaxed),
     }
 }

@@ -14,8 +14,18 @@ use super::cpuset::CpuSet;
 use crate::arch::mmu::KernelStack;
 use crate::kern::lock::SpinLockIrq;
 
-/// Thread id.
+/// Thread id: a sequence number above [`CONTEXT_BITS`] bits of context
+/// index, so that ids are never reused and the index is found from the id.
 pub type Tid = u64;
+
+/// Low bits of a [`Tid`] that hold the thread's context index.
+const CONTEXT_BITS: u32 = 14;
+const _: () = assert!(crate::arch::context::CONTEXT_COUNT <= 1 << CONTEXT_BITS);
+
+/// The context index (the stack slot, for a thread with a stack) in `tid`.
+pub fn context_of(tid: Tid) -> usize {
+    (tid & ((1 << CONTEXT_BITS) - 1)) as usize
+}
 
 /// Priority of ordinary threads (FreeBSD's timeshare range starts here).
 pub const PRIORITY_NORMAL: u8 = 120;
@@ -54,7 +64,7 @@ pub struct Thread {
     pub(super) context: usize,
     /// Its stack; `None` for a CPU's boot thread, which runs on the boot
     /// stack.
-    _stack: Option<KernelStack>,
+    stack: Option<KernelStack>,
     /// A CPU's idle thread: never queued, never exits.
     pub(super) is_idle: bool,
     /// [`State`] as a byte. Changes from Sleeping happen under the sleep
@@ -91,8 +101,6 @@ pub struct Thread {
     /// Depth of payload-interface calls in progress: 0 means the thread
     /// runs payload code, outside the kernel.
     pub(super) kernel_depth: AtomicU32,
-    /// Context switches into this thread.
-    pub(super) switches: AtomicU64,
 }
 
 /// Threads alive (created and not yet freed), idle threads excluded.
@@ -125,9 +133,9 @@ impl Thread {
         affinity: CpuSet,
     ) -> Self {
         Self {
-            tid: NEXT_TID.fetch_add(1, Ordering::Relaxed),
+            tid: NEXT_TID.fetch_add(1, Ordering::Relaxed) << CONTEXT_BITS | context as u64,
             context,
-            _stack: stack,
+            stack,
             is_idle,
             state: AtomicU8::new(State::Runnable as u8),
             on_cpu: AtomicBool::new(false),
@@ -144,7 +152,6 @@ impl Thread {
             interruptible: AtomicBool::new(false),
             flags: AtomicU32::new(0),
             kernel_depth: AtomicU32::new(0),
-            switches: AtomicU64::new(0),
         }
     }
 
@@ -198,6 +205,9 @@ impl Thread {
 
 impl Drop for Thread {
     fn drop(&mut self) {
+        if let Some(stack) = self.stack.take() {
+            stack.recycle();
+        }
         if !self.is_idle {
             THREADS.fetch_sub(1, Ordering::Relaxed);
         }

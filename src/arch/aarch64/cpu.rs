@@ -79,3 +79,23 @@ pub fn halt() -> ! {
         asm::wfe();
     }
 }
+
+/// A pause in a spin-wait loop: the `yield` hint. On hardware it tells
+/// the core (or an SMT sibling) that this is a spin; under QEMU's
+/// round-robin TCG (`-icount`), it ends this vCPU's turn at once, so the
+/// CPU being waited for runs instead of this loop burning its quantum.
+#[inline]
+pub fn relax() {
+    // SAFETY: `yield` is a hint with no architectural effect.
+    unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
+}
+
+/// The spin strategy of the kernel's `spin` locks: [`relax`].
+pub struct YieldRelax;
+
+impl spin::RelaxStrategy for YieldRelax {
+    #[inline]
+    fn relax() {
+        relax();
+    }
+}

@@ -172,7 +172,12 @@ pub fn catch_fault<R, F: FnOnce() -> R>(f: F) -> Result<R, Fault> {
 /// scheduler keeps it on the thread's stack across a switch. IRQs must be
 /// masked.
 pub fn take_recovery() -> usize {
-    RECOVERY[crate::arch::cpu::id()].swap(core::ptr::null_mut(), Ordering::Relaxed) as usize
+    // Only this CPU touches its entry, with IRQs masked: no atomic
+    // read-modify-write is needed.
+    let entry = &RECOVERY[crate::arch::cpu::id()];
+    let saved = entry.load(Ordering::Relaxed);
+    entry.store(core::ptr::null_mut(), Ordering::Relaxed);
+    saved as usize
 }
 
 /// Puts back what [`take_recovery`] returned, on the CPU the thread now

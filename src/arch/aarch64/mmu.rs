@@ -236,13 +236,65 @@ fn stack_layout() -> core::alloc::Layout {
     core::alloc::Layout::from_size_align(STACK_SIZE, PAGE_SIZE as usize).expect("valid layout")
 }
 
+/// Stacks kept mapped for reuse: making a stack (memory, slot, eight page
+/// entries) and freeing one (eight TLB invalidations broadcast to every
+/// CPU) are most of the cost of a short-lived thread. Filled to
+/// [`STACK_CACHE_SIZE`] at boot and refilled by exiting threads, so that
+/// the heap holds the same when no thread is alive.
+static STACK_CACHE: spin::Mutex<alloc::vec::Vec<KernelStack>> =
+    spin::Mutex::new(alloc::vec::Vec::new());
+
+/// Stacks the cache keeps.
+pub const STACK_CACHE_SIZE: usize = 32;
+
+/// Fills the stack cache; once, at boot, once the heap exists.
+///
+/// # Errors
+/// [`StackError`] if the stacks cannot be made.
+pub fn fill_stack_cache() -> Result<(), StackError> {
+    let mut stacks = alloc::vec::Vec::with_capacity(STACK_CACHE_SIZE);
+    for _ in 0..STACK_CACHE_SIZE {
+        stacks.push(KernelStack::allocate()?);
+    }
+    let irq = super::cpu::irq_save();
+    *STACK_CACHE.lock() = stacks;
+    super::cpu::irq_restore(irq);
+    Ok(())
+}
+
 impl KernelStack {
-    /// Allocates and maps a stack.
+    /// A stack from the cache, or a newly allocated and mapped one.
     ///
     /// # Errors
     /// [`StackError`] when memory, a slot or a table is missing; nothing
     /// is left allocated then.
     pub fn new() -> Result<Self, StackError> {
+        let irq = super::cpu::irq_save();
+        let cached = STACK_CACHE.lock().pop();
+        super::cpu::irq_restore(irq);
+        match cached {
+            Some(stack) => Ok(stack),
+            None => Self::allocate(),
+        }
+    }
+
+    /// Gives the stack back: to the cache if it has room, else freed.
+    pub fn recycle(self) {
+        let irq = super::cpu::irq_save();
+        let mut cache = STACK_CACHE.lock();
+        let spare = if cache.len() < cache.capacity() {
+            cache.push(self);
+            None
+        } else {
+            Some(self)
+        };
+        drop(cache);
+        super::cpu::irq_restore(irq);
+        drop(spare);
+    }
+
+    /// Allocates and maps a stack.
+    fn allocate() -> Result<Self, StackError> {
         // SAFETY: the layout has a non-zero size.
         let memory = unsafe { alloc::alloc::alloc(stack_layout()) };
         let memory = core::ptr::NonNull::new(memory).ok_or(StackError::NoMemory)?;
