@@ -15,6 +15,7 @@ pub use crate::config::MAX_CPUS;
 pub use errno::Errno;
 
 use crate::kern::{clock, heap, interrupt, machine, smp};
+use crate::sched::ast::KernelEntry;
 use crate::platform::bootargs::BootArgs;
 
 /// The CPU the caller runs on (`0..ncpus()`).
@@ -76,6 +77,7 @@ where
     R: Send + 'static,
     F: FnOnce() -> R + Send + 'static,
 {
+    let _kernel = KernelEntry::enter();
     smp::run_on(cpu, job)
 }
 
@@ -115,7 +117,19 @@ pub fn thread_spawn_with(
     body: impl FnOnce() -> usize + Send + 'static,
     options: ThreadOptions,
 ) -> Result<Tid, Errno> {
-    let options = crate::sched::SpawnOptions { priority: options.priority, affinity: options.affinity };
+    let _kernel = KernelEntry::enter();
+    // A thread's threads belong to its group.
+    let group = crate::sched::scheduler::current().group.clone();
+    spawn_thread(body, options, group)
+}
+
+fn spawn_thread(
+    body: impl FnOnce() -> usize + Send + 'static,
+    options: ThreadOptions,
+    group: Option<alloc::sync::Arc<crate::sched::group::ThreadGroup>>,
+) -> Result<Tid, Errno> {
+    let options =
+        crate::sched::SpawnOptions { priority: options.priority, affinity: options.affinity, group };
     let thread = crate::sched::spawn(alloc::boxed::Box::new(body), options)?;
     let tid = thread.tid;
     crate::sched::registry::insert(thread);
@@ -134,6 +148,7 @@ pub fn thread_exit(result: usize) -> ! {
 /// `ESRCH` if no such thread exists (or it was joined already), `EDEADLK`
 /// for the caller itself.
 pub fn thread_join(tid: Tid) -> Result<usize, Errno> {
+    let _kernel = KernelEntry::enter();
     if tid == gettid() {
         return Err(Errno::EDEADLK);
     }
@@ -143,12 +158,14 @@ pub fn thread_join(tid: Tid) -> Result<usize, Errno> {
 
 /// The caller's thread id.
 pub fn gettid() -> Tid {
+    let _kernel = KernelEntry::enter();
     crate::sched::scheduler::current().tid
 }
 
 /// Gives the CPU to another runnable thread of the same or a more urgent
 /// priority, if there is one.
 pub fn sched_yield() {
+    let _kernel = KernelEntry::enter();
     crate::sched::yield_now();
 }
 
@@ -157,6 +174,7 @@ pub fn sched_yield() {
 /// # Errors
 /// `EINTR` when the sleep is interrupted (an order to exit or suspend).
 pub fn sleep(duration: Duration) -> Result<(), Errno> {
+    let _kernel = KernelEntry::enter();
     // A channel of its own, distinct from the one its joiners sleep on.
     let channel = crate::sched::scheduler::current().channel() + 1;
     let result = crate::kern::sleepqueue::sleep::<()>(
@@ -179,6 +197,7 @@ pub fn sleep(duration: Duration) -> Result<(), Errno> {
 /// `ESRCH` for an unknown thread, `EINVAL` for a set without an online
 /// CPU.
 pub fn cpuset_setaffinity(tid: Tid, set: CpuSet) -> Result<(), Errno> {
+    let _kernel = KernelEntry::enter();
     if set.intersection(crate::sched::scheduler::online()).is_empty() {
         return Err(Errno::EINVAL);
     }
@@ -192,6 +211,7 @@ pub fn cpuset_setaffinity(tid: Tid, set: CpuSet) -> Result<(), Errno> {
 /// # Errors
 /// `ESRCH` for an unknown thread.
 pub fn cpuset_getaffinity(tid: Tid) -> Result<CpuSet, Errno> {
+    let _kernel = KernelEntry::enter();
     Ok(thread_by_id(tid)?.affinity())
 }
 
@@ -212,6 +232,8 @@ pub fn nthreads() -> usize {
 pub mod kernel {
     pub use crate::kern::callout::Callout;
     pub use crate::kern::lock::{SpinLockIrq, SpinLockIrqGuard};
+    pub use crate::kern::mutex::{Mutex, MutexGuard};
+    pub use crate::kern::sx::{SxLock, SxSharedGuard, SxExclusiveGuard};
     pub use crate::kern::sleepqueue::{sleep, wakeup, wakeup_one, SleepFlags};
     pub use crate::sched::scheduler::CpuFigures;
 
@@ -230,9 +252,51 @@ pub mod kernel {
         crate::sched::scheduler::figures(cpu)
     }
 
-    /// Thread stacks allocated.
+    /// Thread stacks allocated (the kernel's cache of free stacks
+    /// included).
     pub fn stacks_in_use() -> usize {
         crate::arch::mmu::stacks_in_use()
+    }
+
+    pub use crate::sched::group::{SingleMode, ThreadGroup};
+
+    /// A new thread in `group` (a stand-in for a process until processes
+    /// exist), running `body`.
+    ///
+    /// # Errors
+    /// As [`super::thread_spawn_with`].
+    pub fn spawn_in_group(
+        group: &alloc::sync::Arc<ThreadGroup>,
+        body: impl FnOnce() -> usize + Send + 'static,
+        options: super::ThreadOptions,
+    ) -> Result<super::Tid, super::Errno> {
+        let _kernel = super::KernelEntry::enter();
+        super::spawn_thread(body, options, Some(group.clone()))
+    }
+
+    /// Stops every other thread of the caller's group (`thread_single`).
+    ///
+    /// # Errors
+    /// `EINVAL` outside a group, `EBUSY` when another member is
+    /// single-threading it already.
+    pub fn thread_single(mode: SingleMode) -> Result<(), super::Errno> {
+        let _kernel = super::KernelEntry::enter();
+        crate::sched::group::thread_single(mode)
+    }
+
+    /// Resumes the threads suspended by the caller's `thread_single`.
+    ///
+    /// # Errors
+    /// `EINVAL` if the caller is not single-threading its group.
+    pub fn thread_single_end() -> Result<(), super::Errno> {
+        let _kernel = super::KernelEntry::enter();
+        crate::sched::group::thread_single_end()
+    }
+
+    /// Marks the caller as inside the kernel while the value lives: orders
+    /// to exit or suspend wait until it is dropped (a kernel boundary).
+    pub fn enter_kernel() -> super::KernelEntry {
+        super::KernelEntry::enter()
     }
 }
 

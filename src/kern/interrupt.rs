@@ -13,6 +13,9 @@ use crate::drivers::gic::InterruptController;
 pub const SGI_WAKE: u32 = 0;
 /// SGI: "stop" (a panic elsewhere).
 pub const SGI_STOP: u32 = 1;
+/// SGI: "reach your kernel boundary": the interrupt's return to payload
+/// code is one (`sched::ast`).
+pub const SGI_AST: u32 = 2;
 
 static CONTROLLER: Once<InterruptController> = Once::new();
 /// The timer's interrupt id, from the machine description.
@@ -42,6 +45,7 @@ pub fn init_cpu(cpu: usize) {
     controller.init_cpu(cpu);
     controller.enable_private(cpu, SGI_WAKE);
     controller.enable_private(cpu, SGI_STOP);
+    controller.enable_private(cpu, SGI_AST);
     controller.enable_private(cpu, *TIMER_INTID.get().expect("set with the controller"));
 }
 
@@ -65,6 +69,7 @@ pub fn handle_irq() {
         HANDLED[this].fetch_add(1, Ordering::Relaxed);
         match intid {
             SGI_WAKE => crate::sched::scheduler::set_need_resched(),
+            SGI_AST => {}
             SGI_STOP => {
                 controller.end_of_interrupt(raw);
                 super::panic::stop_this_cpu();
@@ -74,6 +79,8 @@ pub fn handle_irq() {
         }
         controller.end_of_interrupt(raw);
     }
-    // Every interrupt is ended: now a switch may happen, on this stack.
+    // Every interrupt is ended: now a switch may happen, on this stack,
+    // and if the interrupt came from payload code, this is a boundary.
     crate::sched::scheduler::preempt_if_needed();
+    crate::sched::ast::on_interrupt_return();
 }

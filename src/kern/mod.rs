@@ -24,6 +24,8 @@ pub mod lock;
 #[cfg(target_arch = "aarch64")]
 pub mod machine;
 #[cfg(target_arch = "aarch64")]
+pub mod mutex;
+#[cfg(target_arch = "aarch64")]
 pub mod panic;
 #[cfg(target_arch = "aarch64")]
 pub mod shutdown;
@@ -31,3 +33,5 @@ pub mod shutdown;
 pub mod sleepqueue;
 #[cfg(target_arch = "aarch64")]
 pub mod smp;
+#[cfg(target_arch = "aarch64")]
+pub mod sx;

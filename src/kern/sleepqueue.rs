@@ -22,6 +22,7 @@ use core::time::Duration;
 use super::callout::Callout;
 use super::lock::{SpinLockIrq, SpinLockIrqGuard};
 use crate::api::Errno;
+use crate::sched::ast::KernelEntry;
 use crate::sched::scheduler;
 use crate::sched::thread::{State, Thread, FLAG_EXIT, FLAG_SUSPEND};
 
@@ -59,6 +60,9 @@ pub fn sleep<T>(
     flags: SleepFlags,
     timeout: Option<Duration>,
 ) -> Result<(), Errno> {
+    // Inside the kernel for the whole sleep: an order to exit or suspend
+    // waits for the caller's boundary, never stops the thread in here.
+    let _kernel = KernelEntry::enter();
     let me = scheduler::current();
 
     // 1. Join the queue, or refuse to sleep when an order is pending.
@@ -110,6 +114,7 @@ pub fn sleep<T>(
 /// condition is checked under the channel's bucket lock, so a waker that
 /// makes it true inside [`wakeup_after`] cannot be missed.
 pub fn wait_until(channel: usize, condition: impl Fn() -> bool) {
+    let _kernel = KernelEntry::enter();
     let me = scheduler::current();
     loop {
         let mut queue = bucket(channel).lock();

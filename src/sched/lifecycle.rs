@@ -5,6 +5,7 @@ use core::sync::atomic::Ordering;
 
 use super::cpuset::CpuSet;
 use super::scheduler;
+use super::group::ThreadGroup;
 use super::thread::{Entry, State, Thread, PRIORITY_NORMAL};
 use crate::api::Errno;
 use crate::arch::mmu::{KernelStack, StackError};
@@ -12,17 +13,19 @@ use crate::arch::{context, cpu};
 use crate::kern::sleepqueue;
 
 /// How a new thread runs.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct SpawnOptions {
     /// Priority, 0 most urgent.
     pub priority: u8,
     /// CPUs it may run on.
     pub affinity: CpuSet,
+    /// The group it joins, if any.
+    pub group: Option<Arc<ThreadGroup>>,
 }
 
 impl Default for SpawnOptions {
     fn default() -> Self {
-        Self { priority: PRIORITY_NORMAL, affinity: CpuSet::ALL }
+        Self { priority: PRIORITY_NORMAL, affinity: CpuSet::ALL, group: None }
     }
 }
 
@@ -60,7 +63,11 @@ pub fn spawn(entry: Entry, options: SpawnOptions) -> Result<Arc<Thread>, SpawnEr
         StackError::NoSlot => SpawnError::TooManyThreads,
     })?;
     context::prepare(stack.slot(), stack.top(), thread_start, 0);
-    let thread = Arc::new(Thread::new(stack, entry, options.priority, options.affinity));
+    let group = options.group.clone();
+    let thread = Arc::new(Thread::new(stack, entry, options.priority, options.affinity, group));
+    if let Some(group) = thread.group.as_ref() {
+        group.join(&thread);
+    }
     log::debug!("tid={} spawned, priority {}", thread.tid, options.priority);
     scheduler::enqueue(thread.clone());
     Ok(thread)
@@ -69,7 +76,16 @@ pub fn spawn(entry: Entry, options: SpawnOptions) -> Result<Arc<Thread>, SpawnEr
 /// First code of every thread (through `arch::context`'s trampoline).
 extern "C" fn thread_start(_: usize) -> ! {
     scheduler::finish_switch();
-    let entry = scheduler::current().entry.lock().take().expect("a new thread has a body");
+    let me = scheduler::current();
+    let entry = me.entry.lock().take().expect("a new thread has a body");
+    // A thread born into a group being single-threaded stops before its
+    // first instruction of payload code. IRQs are still masked: an
+    // interrupt now would find this frame holding `me`.
+    if me.flags() != 0 {
+        super::ast::at_boundary(me);
+    } else {
+        drop(me);
+    }
     cpu::irq_enable();
     let result = entry();
     exit_current(result)
@@ -90,6 +106,9 @@ pub fn exit_current(result: usize) -> ! {
     let me = scheduler::current();
     me.result.store(result, Ordering::Relaxed);
     log::debug!("tid={} exits, result {result}", me.tid);
+    if let Some(group) = me.group.as_ref() {
+        group.leave(&me);
+    }
     // Dead, under the sleep queue's lock: a joiner that checks the state
     // under the same lock either sees it dead or is woken here.
     sleepqueue::wakeup_after(me.channel(), || me.set_state(State::Dead));
@@ -107,7 +126,18 @@ pub fn join(thread: Arc<Thread>) -> usize {
     sleepqueue::wait_until(thread.channel(), || thread.state() == State::Dead);
     // The exiting CPU still refers to it until the next thread has
     // switched in: a few hundred instructions at most.
+    let mut spins = 0u64;
     while Arc::strong_count(&thread) > 1 {
+        spins += 1;
+        if spins == 1 << 24 {
+            log::error!(
+                "join of tid={}: {} other references after its exit (on_cpu {}, queued on {})",
+                thread.tid,
+                Arc::strong_count(&thread) - 1,
+                thread.on_cpu.load(Ordering::Relaxed),
+                thread.queued_on.load(Ordering::Relaxed) as isize
+            );
+        }
         crate::arch::cpu::relax();
     }
     thread.result.load(Ordering::Relaxed)

@@ -9,6 +9,10 @@ pub mod cpuset;
 pub mod runqueue;
 
 #[cfg(target_arch = "aarch64")]
+pub mod ast;
+#[cfg(target_arch = "aarch64")]
+pub mod group;
+#[cfg(target_arch = "aarch64")]
 pub mod registry;
 #[cfg(target_arch = "aarch64")]
 pub mod scheduler;

@@ -56,10 +56,11 @@ struct CpuScheduler {
     running_priority: AtomicUsize,
     /// Switch at the next chance (end of interrupt, kernel boundary).
     need_resched: AtomicBool,
-    /// The thread switched away from, until `finish_switch` releases it.
-    /// Touched only by this CPU with IRQs masked, so a plain spin lock
-    /// (never contended) is enough.
-    switching_from: spin::mutex::Mutex<Option<Arc<Thread>>, cpu::YieldRelax>,
+    /// The thread switched away from, until `finish_switch` releases it,
+    /// and whether it must then be queued elsewhere (its affinity left
+    /// this CPU). Touched only by this CPU with IRQs masked, so a plain
+    /// spin lock (never contended) is enough.
+    switching_from: spin::mutex::Mutex<Option<(Arc<Thread>, bool)>, cpu::YieldRelax>,
     /// Context switches done here.
     switches: AtomicUsize,
     /// Threads stolen by this CPU.
@@ -125,8 +126,16 @@ pub fn enqueue(thread: Arc<Thread>) {
         // Its CPUs are all offline: run it anywhere rather than never.
         allowed = online;
     }
-    let loads: [usize; MAX_CPUS] = core::array::from_fn(|c| CPUS[c].load.load(Ordering::Relaxed));
     let last = thread.last_cpu.load(Ordering::Relaxed);
+    if thread.on_cpu.load(Ordering::Acquire) {
+        // Woken while its CPU is still switching away from it: only that
+        // CPU may take it, once the switch is over. A CPU that picked it
+        // elsewhere would wait for that switch, and two CPUs each waiting
+        // for the other's switch would never finish theirs.
+        push(last, thread);
+        return;
+    }
+    let loads: [usize; MAX_CPUS] = core::array::from_fn(|c| CPUS[c].load.load(Ordering::Relaxed));
     let target = balance::place(allowed, (last != NO_CPU).then_some(last), &loads);
     push(target, thread);
 }
@@ -170,7 +179,7 @@ pub fn schedule() {
     // 1. Under the lock: requeue the running thread, choose the next one.
     let mut queue = scheduler.queue.lock();
     let prev = queue.current.take().expect("the scheduler runs on this CPU");
-    let mut elsewhere = None;
+    let mut elsewhere = false;
     if !prev.is_idle && prev.state() == State::Running {
         prev.set_state(State::Runnable);
         if prev.affinity().contains(this) {
@@ -181,7 +190,7 @@ pub fn schedule() {
         } else {
             // Its affinity moved away from this CPU.
             bump(&scheduler.load, -1);
-            elsewhere = Some(prev.clone());
+            elsewhere = true;
         }
     } else if !prev.is_idle {
         // Asleep, dead, or woken and queued by someone else already.
@@ -226,8 +235,10 @@ pub fn schedule() {
     queue.current = Some(next.clone());
     drop(queue);
 
-    // 2. Threads whose affinity left this CPU go where they may run.
-    for thread in [elsewhere, misplaced].into_iter().flatten() {
+    // 2. A queued thread that may not run here goes where it may. (The
+    //    outgoing thread, if its affinity left, is queued once it is off
+    //    this CPU, by `finish_switch`.)
+    if let Some(thread) = misplaced {
         enqueue(thread);
     }
 
@@ -243,7 +254,7 @@ pub fn schedule() {
     next.on_cpu.store(true, Ordering::Relaxed);
     bump(&scheduler.switches, 1);
     log::trace!("cpu{this}: tid={} -> tid={}", prev.tid, next.tid);
-    *scheduler.switching_from.lock() = Some(prev);
+    *scheduler.switching_from.lock() = Some((prev, elsewhere));
     drop(next);
 
     // 4. Switch. No reference to either thread lives in this frame, so a
@@ -259,9 +270,11 @@ pub fn schedule() {
 /// from is now off this CPU.
 pub fn finish_switch() {
     let prev = CPUS[cpu::id()].switching_from.lock().take();
-    if let Some(prev) = prev {
+    if let Some((prev, requeue)) = prev {
         prev.on_cpu.store(false, Ordering::Release);
-        drop(prev);
+        if requeue {
+            enqueue(prev);
+        }
     }
 }
 
@@ -358,7 +371,11 @@ pub fn set_affinity(thread: &Arc<Thread>, set: CpuSet) {
     let queued_on = thread.queued_on.load(Ordering::Relaxed);
     if queued_on != NO_CPU && !set.contains(queued_on) {
         let mut queue = CPUS[queued_on].queue.lock();
-        let taken = queue.runnable.take_first(|t| Arc::ptr_eq(t, thread));
+        // Not while it is still switching away from that CPU: it stays,
+        // and `schedule` there sends it on once the switch is over.
+        let taken = queue
+            .runnable
+            .take_first(|t| Arc::ptr_eq(t, thread) && !t.on_cpu.load(Ordering::Acquire));
         if let Some(taken) = taken.as_ref() {
             taken.queued_on.store(NO_CPU, Ordering::Relaxed);
             bump(&CPUS[queued_on].queued, -1);

@@ -10,7 +10,10 @@
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+use alloc::sync::Arc;
+
 use super::cpuset::CpuSet;
+use super::group::ThreadGroup;
 use crate::arch::mmu::KernelStack;
 use crate::kern::lock::SpinLockIrq;
 
@@ -101,6 +104,8 @@ pub struct Thread {
     /// Depth of payload-interface calls in progress: 0 means the thread
     /// runs payload code, outside the kernel.
     pub(super) kernel_depth: AtomicU32,
+    /// The group (process) it belongs to, fixed at creation.
+    pub group: Option<Arc<ThreadGroup>>,
 }
 
 /// Threads alive (created and not yet freed), idle threads excluded.
@@ -109,15 +114,21 @@ static NEXT_TID: AtomicU64 = AtomicU64::new(1);
 
 impl Thread {
     /// A thread that will run `entry` on `stack`.
-    pub(super) fn new(stack: KernelStack, entry: Entry, priority: u8, affinity: CpuSet) -> Self {
+    pub(super) fn new(
+        stack: KernelStack,
+        entry: Entry,
+        priority: u8,
+        affinity: CpuSet,
+        group: Option<Arc<ThreadGroup>>,
+    ) -> Self {
         THREADS.fetch_add(1, Ordering::Relaxed);
-        Self::build(stack.slot(), Some(stack), false, Some(entry), priority, affinity)
+        Self::build(stack.slot(), Some(stack), false, Some(entry), priority, affinity, group)
     }
 
     /// The boot thread of `cpu`, which becomes its idle thread.
     pub(super) fn boot(cpu: usize) -> Self {
         let context = crate::arch::context::boot_context(cpu);
-        let thread = Self::build(context, None, true, None, u8::MAX, CpuSet::single(cpu));
+        let thread = Self::build(context, None, true, None, u8::MAX, CpuSet::single(cpu), None);
         thread.set_state(State::Running);
         thread.on_cpu.store(true, Ordering::Relaxed);
         thread.last_cpu.store(cpu, Ordering::Relaxed);
@@ -131,6 +142,7 @@ impl Thread {
         entry: Option<Entry>,
         priority: u8,
         affinity: CpuSet,
+        group: Option<Arc<ThreadGroup>>,
     ) -> Self {
         Self {
             tid: NEXT_TID.fetch_add(1, Ordering::Relaxed) << CONTEXT_BITS | context as u64,
@@ -152,6 +164,7 @@ impl Thread {
             interruptible: AtomicBool::new(false),
             flags: AtomicU32::new(0),
             kernel_depth: AtomicU32::new(0),
+            group,
         }
     }
 
