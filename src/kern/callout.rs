@@ -22,15 +22,29 @@ use core::time::Duration;
 
 use super::lock::SpinLockIrq;
 use super::timer_wheel::TimerWheel;
-use crate::arch::cpu;
+use crate::arch::{cpu, timer};
 use crate::config::{MAX_CPUS, TICK_HZ};
 
 type Handler = Box<dyn FnMut() + Send>;
 
+/// An armed run.
+#[derive(Clone, Copy)]
+struct Pending {
+    /// The CPU whose wheel holds it.
+    cpu: usize,
+    /// Its tick in that wheel.
+    due: u64,
+    /// Counter value before which it must not run: ticks arrive late or
+    /// early by a fraction of a period, the counter does not.
+    deadline: u64,
+    /// Arming number, to recognise its wheel entry.
+    arming: u64,
+}
+
 /// Where a callout stands.
 struct State {
-    /// Armed: (CPU, due tick, arming number).
-    pending: Option<(usize, u64, u64)>,
+    /// Armed, not yet run.
+    pending: Option<Pending>,
     /// Running its handler on this CPU now.
     running_on: Option<usize>,
     /// A drain is in progress: re-arming is refused.
@@ -73,9 +87,8 @@ impl Callout {
         }
     }
 
-    /// Arms the callout to run `handler` once, at least `delay` from now,
-    /// on this CPU: the delay is rounded up to whole ticks, plus one for
-    /// the part of the current tick already gone. A pending run is
+    /// Arms the callout to run `handler` once, at least `delay` from now
+    /// (by the counter), on this CPU, at the first tick after that. A pending run is
     /// cancelled first. Returns whether one was.
     ///
     /// During a [`Self::drain`] (for instance from the handler itself)
@@ -85,7 +98,8 @@ impl Callout {
     }
 
     fn reset_boxed(&self, delay: Duration, handler: Handler) -> bool {
-        let ticks = (delay.as_nanos() as u64 * TICK_HZ).div_ceil(1_000_000_000) + 1;
+        let ticks = (delay.as_nanos() as u64 * TICK_HZ).div_ceil(1_000_000_000);
+        let counts = (u128::from(timer::frequency()) * delay.as_nanos() / 1_000_000_000) as u64;
         let mut state = self.shared.state.lock();
         if state.draining {
             return false;
@@ -93,12 +107,13 @@ impl Callout {
         let cancelled = cancel_locked(&self.shared, &mut state);
         let this = cpu::id();
         let arming = ARMINGS.fetch_add(1, Ordering::Relaxed);
+        let deadline = timer::counter() + counts;
         let mut wheel = WHEELS[this].lock();
         let due = wheel.next_tick().max(super::clock::ticks(this)) + ticks;
         wheel.insert(due, (self.shared.clone(), arming));
         drop(wheel);
         PENDING.fetch_add(1, Ordering::Relaxed);
-        state.pending = Some((this, due, arming));
+        state.pending = Some(Pending { cpu: this, due, deadline, arming });
         state.handler = Some(handler);
         cancelled
     }
@@ -160,17 +175,21 @@ impl Drop for Callout {
 
 /// With `shared`'s state locked: takes a pending run out of its wheel.
 fn cancel_locked(shared: &Arc<Shared>, state: &mut State) -> bool {
-    let Some((cpu, due, arming)) = state.pending.take() else {
+    let Some(pending) = state.pending.take() else {
         return false;
     };
-    let entry = WHEELS[cpu].lock().remove(due, |(s, a)| Arc::ptr_eq(s, shared) && *a == arming);
-    let removed = entry.is_some();
-    if removed {
+    // The tick may have taken the entry out of its wheel already and be
+    // about to look at this state: with `pending` cleared under the lock
+    // it will not run the handler, so the run is cancelled either way.
+    let entry = WHEELS[pending.cpu]
+        .lock()
+        .remove(pending.due, |(s, a)| Arc::ptr_eq(s, shared) && *a == pending.arming);
+    if entry.is_some() {
         PENDING.fetch_sub(1, Ordering::Relaxed);
     }
     // Freed after the wheel lock, under the state lock only.
     drop(entry);
-    removed
+    true
 }
 
 /// The tick of `this` CPU: run the callouts due at `now` (its tick count).
@@ -182,10 +201,19 @@ pub fn expire(this: usize, now: u64) {
     }
     wheel.expire(now, |entry| due.push(entry));
     drop(wheel);
+    let counter = timer::counter();
     for (shared, arming) in due {
         PENDING.fetch_sub(1, Ordering::Relaxed);
         let mut state = shared.state.lock();
-        if state.pending.is_none_or(|(_, _, a)| a != arming) {
+        let Some(mut pending) = state.pending.filter(|p| p.arming == arming) else {
+            continue;
+        };
+        if counter < pending.deadline {
+            // The tick came early: wait for the next one.
+            pending.due = now + 1;
+            WHEELS[this].lock().insert(pending.due, (shared.clone(), arming));
+            PENDING.fetch_add(1, Ordering::Relaxed);
+            state.pending = Some(pending);
             continue;
         }
         state.pending = None;

@@ -1,0 +1,491 @@
+//! Sleepable locks: the mutex and the shared/exclusive lock, contended
+//! from threads on every CPU (on one CPU the threads interleave by
+//! preemption). Each case checks that no thread and no heap byte is left.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::hint::black_box;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::time::Duration;
+
+use crate::api::kernel::{self, Mutex, SpinLockIrq, SxLock};
+use crate::api::test::{Case, TestResult};
+use crate::api::{self, CpuSet, ThreadOptions, Tid};
+use crate::{check, check_eq};
+
+pub const CASES: &[Case] = &[
+    Case { name: "mutex_counts_exactly_under_contention", run: mutex_counts_exactly },
+    Case { name: "mutex_try_lock_fails_while_held", run: mutex_try_lock },
+    Case { name: "mutex_waiters_sleep_while_the_holder_sleeps", run: mutex_waiters_sleep },
+    Case { name: "sx_readers_share", run: sx_readers_share },
+    Case { name: "sx_writer_excludes_readers_and_writers", run: sx_writer_excludes },
+    Case { name: "sx_writer_not_starved_by_readers", run: sx_writer_not_starved },
+];
+
+/// Threads and heap bytes in use, to compare before and after a case.
+fn census() -> (usize, usize) {
+    (api::nthreads(), api::heap_in_use())
+}
+
+/// Runs `body(i)` for `i` in `0..count`, each in a thread pinned to CPU
+/// `cpu_of(i)`, joins them all, and fails with the first error any of
+/// them returned.
+fn in_threads<F>(count: usize, cpu_of: impl Fn(usize) -> usize, body: F) -> TestResult
+where
+    F: Fn(usize) -> Result<(), String> + Send + Sync + 'static,
+{
+    let body = Arc::new(body);
+    let errors: Arc<SpinLockIrq<Vec<String>>> = Arc::new(SpinLockIrq::new(Vec::new()));
+    let mut tids = Vec::new();
+    let mut spawn_error = None;
+    for index in 0..count {
+        let (body, errors) = (body.clone(), errors.clone());
+        let options = pinned(cpu_of(index));
+        let spawned = api::thread_spawn_with(
+            move || match body(index) {
+                Ok(()) => 0,
+                Err(error) => {
+                    let error = alloc::format!("thread {index}: {error}");
+                    errors.lock().push(error);
+                    1
+                }
+            },
+            options,
+        );
+        match spawned {
+            Ok(tid) => tids.push(tid),
+            Err(error) => {
+                spawn_error = Some(alloc::format!("spawning thread {index}: {error}"));
+                break;
+            }
+        }
+    }
+    for tid in tids {
+        check!(api::thread_join(tid).is_ok(), "joining a thread of the case");
+    }
+    if let Some(error) = spawn_error {
+        return Err(error.into());
+    }
+    let errors = core::mem::take(&mut *errors.lock());
+    match errors.first() {
+        None => Ok(()),
+        Some(first) => {
+            Err(alloc::format!("{} of {count} threads failed; {first}", errors.len()).into())
+        }
+    }
+}
+
+/// Thread options pinning a thread to `cpu`.
+fn pinned(cpu: usize) -> ThreadOptions {
+    ThreadOptions { affinity: CpuSet::single(cpu), ..Default::default() }
+}
+
+/// Waits, yielding, until `condition` holds or `limit` has passed;
+/// returns whether it held.
+fn wait_for(limit: Duration, condition: impl Fn() -> bool) -> bool {
+    let deadline = api::now() + limit;
+    while !condition() {
+        if api::now() > deadline {
+            return false;
+        }
+        api::sched_yield();
+    }
+    true
+}
+
+/// CPU of the `index`th thread when threads are spread evenly.
+fn spread(index: usize) -> usize {
+    index % api::ncpus()
+}
+
+fn mutex_counts_exactly() -> TestResult {
+    // Two threads per CPU each add 1 to a plain counter 2,000 times, in a
+    // read-then-write that a second thread inside would break. Inside,
+    // the mutex must name its holder.
+    const ROUNDS: usize = 2000;
+    let before = census();
+    let threads = 2 * api::ncpus();
+    let mutex = Arc::new(Mutex::new(0usize));
+    let shared = mutex.clone();
+    in_threads(threads, spread, move |_| {
+        let me = api::gettid();
+        for round in 0..ROUNDS {
+            let mut count = shared.lock();
+            let owner = shared.owner();
+            if owner != Some(me) {
+                return Err(alloc::format!("round {round}: owner {owner:?} inside, not {me}"));
+            }
+            let seen = *count;
+            // Let the compiler assume anything happened in between.
+            *count = black_box(seen) + 1;
+        }
+        Ok(())
+    })?;
+    check_eq!(*mutex.lock(), threads * ROUNDS, "count after {threads} threads");
+    check!(!mutex.is_locked() && mutex.owner().is_none(), "the mutex is still held");
+    drop(mutex);
+    check_eq!(census(), before, "threads and heap bytes");
+    Ok(())
+}
+
+fn mutex_try_lock() -> TestResult {
+    let before = census();
+    let mutex = Arc::new(Mutex::new(0usize));
+    let other_cpu = api::ncpus() - 1;
+
+    // 1. Held here: another thread (on another CPU when there is one)
+    //    fails to take it, and sees this thread as the owner.
+    let me = api::gettid();
+    let held = mutex.lock();
+    check_eq!(mutex.owner(), Some(me), "owner while held here");
+    check!(mutex.try_lock().is_none(), "try_lock by the owner itself succeeded");
+    let shared = mutex.clone();
+    in_threads(1, |_| other_cpu, move |_| {
+        if shared.try_lock().is_some() {
+            return Err("try_lock succeeded while another thread held the mutex".into());
+        }
+        match shared.owner() {
+            Some(owner) if owner == me => Ok(()),
+            owner => Err(alloc::format!("owner {owner:?}, expected {me}")),
+        }
+    })?;
+    drop(held);
+
+    // 2. Free: the other thread takes it and is its owner.
+    check!(!mutex.is_locked(), "still locked after the guard dropped");
+    let shared = mutex.clone();
+    in_threads(1, |_| other_cpu, move |_| {
+        let me = api::gettid();
+        let Some(mut value) = shared.try_lock() else {
+            return Err("try_lock failed on a free mutex".into());
+        };
+        *value += 1;
+        if shared.owner() != Some(me) || !shared.is_locked() {
+            return Err(alloc::format!("owner {:?} after try_lock by {me}", shared.owner()));
+        }
+        Ok(())
+    })?;
+    check_eq!(*mutex.lock(), 1, "value written under try_lock");
+    check_eq!(mutex.owner(), None, "owner once free");
+    drop(mutex);
+    check_eq!(census(), before, "threads and heap bytes");
+    Ok(())
+}
+
+fn mutex_waiters_sleep() -> TestResult {
+    // Each thread holds the mutex across a 2 ms sleep. While one sleeps
+    // inside, the others must sleep in `lock` too, not spin: at some
+    // moment every one of them is in a sleep queue.
+    let before = census();
+    let threads = (api::ncpus() + 1).max(3);
+    let mutex = Arc::new(Mutex::new(0usize));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut tids: Vec<Tid> = Vec::new();
+    for index in 0..threads {
+        let (mutex, done) = (mutex.clone(), done.clone());
+        let options = pinned(spread(index));
+        let spawned = api::thread_spawn_with(
+            move || {
+                let mut count = mutex.lock();
+                let slept = api::sleep(Duration::from_millis(2));
+                *count += 1;
+                drop(count);
+                done.fetch_add(1, Ordering::AcqRel);
+                usize::from(slept.is_err())
+            },
+            options,
+        );
+        match spawned {
+            Ok(tid) => tids.push(tid),
+            Err(error) => {
+                for tid in tids {
+                    let _ = api::thread_join(tid);
+                }
+                return Err(alloc::format!("spawning thread {index}: {error}").into());
+            }
+        }
+    }
+
+    // Watch the sleep queues while the threads take turns.
+    let mut most_asleep = 0;
+    let deadline = api::now() + Duration::from_secs(2);
+    while done.load(Ordering::Acquire) < threads && api::now() < deadline {
+        most_asleep = most_asleep.max(kernel::sleeping_threads());
+        api::sched_yield();
+    }
+    for tid in tids {
+        check_eq!(api::thread_join(tid), Ok(0), "result of a thread (1: its sleep failed)");
+    }
+    check_eq!(*mutex.lock(), threads, "threads that got the mutex");
+    check!(
+        most_asleep >= threads,
+        "at most {most_asleep} threads asleep at once; all {threads} should have been (one \
+         holding the mutex in its sleep, the others waiting for it)"
+    );
+    drop((mutex, done));
+    check_eq!(census(), before, "threads and heap bytes");
+    Ok(())
+}
+
+fn sx_readers_share() -> TestResult {
+    // Two readers, each waiting inside until the other is inside too: the
+    // lock must let them share. Inside, a writer must be refused and
+    // another reader admitted.
+    let before = census();
+    let lock = Arc::new(SxLock::new(7usize));
+    let inside = Arc::new(AtomicUsize::new(0));
+    let shared = lock.clone();
+    let result = in_threads(2, spread, move |_| {
+        let value = shared.read();
+        inside.fetch_add(1, Ordering::AcqRel);
+        let other_inside = || inside.load(Ordering::Acquire) >= 2;
+        let both = wait_for(Duration::from_millis(500), other_inside);
+        let write_refused = shared.try_write().is_none();
+        let read_admitted = shared.try_read().map(|again| *again);
+        let seen = *value;
+        drop(value);
+        match (both, write_refused, read_admitted, seen) {
+            (false, ..) => Err("the other reader never got in beside this one".into()),
+            (_, false, ..) => Err("try_write succeeded while readers were inside".into()),
+            (_, _, None, _) => Err("try_read refused while only readers were inside".into()),
+            (_, _, Some(7), 7) => Ok(()),
+            (.., again, seen) => Err(alloc::format!("read {seen} and {again:?}, wrote 7")),
+        }
+    });
+    result?;
+    check!(lock.try_write().is_some(), "try_write refused once the readers left");
+    drop(lock);
+    check_eq!(census(), before, "threads and heap bytes");
+    Ok(())
+}
+
+/// What the writers of `sx_writer_excludes` share with its readers.
+struct Pair {
+    lock: SxLock<[u64; 2]>,
+    readers_inside: AtomicUsize,
+    writers_inside: AtomicUsize,
+    writers_done: AtomicUsize,
+}
+
+fn sx_writer_excludes() -> TestResult {
+    // Writers add 1 to both halves of a pair, one half at a time, with a
+    // pause between; readers check that the halves are equal. Atomic
+    // counts of those inside check the exclusion directly.
+    const WRITES: u64 = 300;
+    let before = census();
+    let writers = api::ncpus().max(2);
+    let readers = api::ncpus().max(2);
+    let pair = Arc::new(Pair {
+        lock: SxLock::new([0, 0]),
+        readers_inside: AtomicUsize::new(0),
+        writers_inside: AtomicUsize::new(0),
+        writers_done: AtomicUsize::new(0),
+    });
+    let shared = pair.clone();
+    in_threads(writers + readers, spread, move |index| {
+        if index < writers {
+            write_pairs(&shared, WRITES)
+        } else {
+            read_pairs(&shared, writers)
+        }
+    })?;
+    let total = writers as u64 * WRITES;
+    check_eq!(*pair.lock.read(), [total, total], "pair after {writers} writers");
+    drop(pair);
+    check_eq!(census(), before, "threads and heap bytes");
+    Ok(())
+}
+
+fn write_pairs(pair: &Pair, writes: u64) -> Result<(), String> {
+    let mut result = Ok(());
+    for write in 0..writes {
+        let mut value = pair.lock.write();
+        let others = pair.writers_inside.fetch_add(1, Ordering::AcqRel);
+        let readers = pair.readers_inside.load(Ordering::Acquire);
+        if others != 0 || readers != 0 {
+            let inside = alloc::format!("{others} other writers, {readers} readers");
+            result = Err(alloc::format!("write {write}: {inside} inside"));
+        }
+        value[0] += 1;
+        // The half-written pair must reach memory, and stay there a while.
+        black_box(&*value);
+        if write % 8 == 0 {
+            api::sched_yield();
+        } else {
+            api::spin_for(Duration::from_micros(5));
+        }
+        value[1] += 1;
+        pair.writers_inside.fetch_sub(1, Ordering::AcqRel);
+        drop(value);
+        if result.is_err() {
+            break;
+        }
+    }
+    pair.writers_done.fetch_add(1, Ordering::AcqRel);
+    result
+}
+
+fn read_pairs(pair: &Pair, writers: usize) -> Result<(), String> {
+    let mut reads = 0usize;
+    while pair.writers_done.load(Ordering::Acquire) < writers {
+        let value = pair.lock.read();
+        pair.readers_inside.fetch_add(1, Ordering::AcqRel);
+        let writers_inside = pair.writers_inside.load(Ordering::Acquire);
+        let halves = *value;
+        pair.readers_inside.fetch_sub(1, Ordering::AcqRel);
+        drop(value);
+        reads += 1;
+        if writers_inside != 0 || halves[0] != halves[1] {
+            return Err(alloc::format!(
+                "read {reads}: pair {halves:?} with {writers_inside} writers inside"
+            ));
+        }
+        if reads % 16 == 0 {
+            api::sched_yield();
+        }
+    }
+    Ok(())
+}
+
+/// What the readers of `sx_writer_not_starved` share with its writer.
+struct Stream {
+    lock: SxLock<usize>,
+    /// Read acquisitions so far.
+    reads: AtomicUsize,
+    /// The writer's round while it asks for the lock, else [`IDLE`].
+    asking: AtomicUsize,
+    /// Per round: `reads` when a reader first found itself refused
+    /// because of the writer, or `usize::MAX`.
+    refused_at: Vec<AtomicUsize>,
+    /// The writer is done.
+    stop: AtomicBool,
+    /// The readers gave up at their deadline, the writer still not done.
+    timed_out: AtomicBool,
+}
+
+/// [`Stream::asking`] when the writer is not asking.
+const IDLE: usize = usize::MAX;
+
+fn sx_writer_not_starved() -> TestResult {
+    // Four readers take the lock again and again, so that one of them is
+    // nearly always inside; the writer asks for it 20 times, a
+    // millisecond apart.
+    //
+    // 1. The writer must get through all its rounds while the readers go
+    //    on: without writer preference it waits until they give up.
+    // 2. Once the writer waits, readers must wait too. A reader that is
+    //    refused by `try_read` while the writer asks knows the writer
+    //    waits (or holds the lock), and notes the read count; from then
+    //    until the writer gets in, only readers that got in before the
+    //    writer asked may still count their read: at most one per reader
+    //    thread. Counting from that moment, not from the writer's own
+    //    count before it asks, keeps the emulator's scheduling of virtual
+    //    CPUs (which can stall a CPU for milliseconds) out of the figure.
+    const READERS: usize = 4;
+    const ROUNDS: usize = 20;
+    let before = census();
+    let stream = Arc::new(Stream {
+        lock: SxLock::new(0),
+        reads: AtomicUsize::new(0),
+        asking: AtomicUsize::new(IDLE),
+        refused_at: (0..ROUNDS).map(|_| AtomicUsize::new(usize::MAX)).collect(),
+        stop: AtomicBool::new(false),
+        timed_out: AtomicBool::new(false),
+    });
+    // Per round: reads counted after the writer's own count, and after a
+    // reader was refused (`None` when none was).
+    let waits: Arc<SpinLockIrq<Vec<(usize, Option<usize>)>>> =
+        Arc::new(SpinLockIrq::new(Vec::with_capacity(ROUNDS)));
+    let (shared, writer_waits, ncpus) = (stream.clone(), waits.clone(), api::ncpus());
+    // The writer is thread 0, on CPU 0; the readers on the other CPUs.
+    let cpu_of = move |index: usize| match (index, ncpus) {
+        (0, _) | (_, 1) => 0,
+        (index, ncpus) => 1 + index % (ncpus - 1),
+    };
+    in_threads(1 + READERS, cpu_of, move |index| {
+        if index == 0 {
+            write_rounds(&shared, &writer_waits)
+        } else {
+            read_stream(&shared);
+            Ok(())
+        }
+    })?;
+
+    let reads = stream.reads.load(Ordering::Relaxed);
+    let seen = waits.lock();
+    let rounds = seen.len();
+    let worst = seen.iter().filter_map(|&(_, refused)| refused).max();
+    let listing = alloc::format!("{:?}", *seen);
+    drop(seen);
+    drop(waits);
+    check!(
+        !stream.timed_out.load(Ordering::Relaxed),
+        "the writer starved: the readers stopped at their deadline after {rounds} rounds \
+         ({reads} reads; per round, reads since it asked and since a reader was refused: \
+         {listing})"
+    );
+    check_eq!(rounds, ROUNDS, "writer rounds");
+    check!(worst.is_some(), "no reader was ever refused for the writer: {listing}");
+    check!(
+        worst.is_some_and(|worst| worst <= READERS),
+        "readers got in while the writer waited: {worst:?} > {READERS} reads after a \
+         refusal; per round, reads since it asked and since a reader was refused: {listing}"
+    );
+    check_eq!(*stream.lock.read(), ROUNDS, "writes");
+    drop(listing);
+    drop(stream);
+    check_eq!(census(), before, "threads and heap bytes");
+    Ok(())
+}
+
+fn write_rounds(
+    stream: &Stream,
+    waits: &SpinLockIrq<Vec<(usize, Option<usize>)>>,
+) -> Result<(), String> {
+    let mut result = Ok(());
+    for round in 0..stream.refused_at.len() {
+        if let Err(error) = api::sleep(Duration::from_millis(1)) {
+            result = Err(alloc::format!("round {round}: sleep: {error}"));
+            break;
+        }
+        stream.asking.store(round, Ordering::Release);
+        let start = stream.reads.load(Ordering::Acquire);
+        let mut value = stream.lock.write();
+        let end = stream.reads.load(Ordering::Acquire);
+        stream.asking.store(IDLE, Ordering::Release);
+        *value += 1;
+        drop(value);
+        let refused_at = stream.refused_at[round].load(Ordering::Acquire);
+        let since_refused = (refused_at != usize::MAX).then(|| end.saturating_sub(refused_at));
+        waits.lock().push((end - start, since_refused));
+    }
+    stream.stop.store(true, Ordering::Release);
+    result
+}
+
+fn read_stream(stream: &Stream) {
+    let deadline = api::now() + Duration::from_millis(1500);
+    while !stream.stop.load(Ordering::Acquire) {
+        if api::now() > deadline {
+            stream.timed_out.store(true, Ordering::Release);
+            return;
+        }
+        // The round is read before trying: a refusal then comes from
+        // this round's writer, not from the one before.
+        let round = stream.asking.load(Ordering::Acquire);
+        let value = match stream.lock.try_read() {
+            Some(value) => value,
+            None => {
+                if round != IDLE {
+                    let reads = stream.reads.load(Ordering::Acquire);
+                    stream.refused_at[round].fetch_min(reads, Ordering::AcqRel);
+                }
+                stream.lock.read()
+            }
+        };
+        stream.reads.fetch_add(1, Ordering::AcqRel);
+        api::spin_for(Duration::from_micros(20));
+        drop(value);
+    }
+}
