@@ -70,11 +70,22 @@ define build-board
 	@cp target/board-$(1)/$(ELF) $(IMAGES)/$(1)/kestrel.elf
 endef
 
+# The debug image: virt with debug assertions (lock order, invariants),
+# for one configuration of `make test`.
+define build-debug
+	KESTREL_BOARD=virt cargo build --target-dir target/board-virt-debug
+	@mkdir -p $(IMAGES)/virt-debug
+	$(OBJCOPY) -O binary target/board-virt-debug/$(TARGET)/debug/kestrel \
+		$(IMAGES)/virt-debug/kestrel.img
+	@cp target/board-virt-debug/$(TARGET)/debug/kestrel $(IMAGES)/virt-debug/kestrel.elf
+endef
+
 build: setup
 	@[ -n "$(OBJCOPY)" ] \
 		|| { echo "rust-objcopy not found: rustup component add llvm-tools"; exit 1; }
 	$(call build-board,virt,kestrel.img)
 	$(call build-board,rpi4,kernel8.img)
+	$(call build-debug)
 
 test: build
 	scripts/run-tests.sh

@@ -11,7 +11,8 @@
 #   TEST_TIMEOUT=S  host-side limit for one QEMU run, in seconds (default 120)
 #
 # Configurations: host (cargo test on the host), virt-gicv2-smp{1,2,4},
-# virt-gicv3-smp{1,2,4,8}, rpi4, rpi4-nodtb, and the failure-path checks
+# virt-gicv3-smp{1,2,4,8}, rpi4, rpi4-nodtb, virt-gicv3-smp4-debug (the
+# image with debug assertions: lock order, invariants), and the failure-path checks
 # virt-gicv3-smp2-panic and virt-gicv3-smp2-hang. Any
 # virt-gicvG-smpN is accepted in CONFIGS.
 #
@@ -70,6 +71,7 @@ all_configs=(
     virt-gicv2-smp1 virt-gicv2-smp2 virt-gicv2-smp4
     virt-gicv3-smp1 virt-gicv3-smp2 virt-gicv3-smp4 virt-gicv3-smp8
     rpi4 rpi4-nodtb
+    virt-gicv3-smp4-debug
     virt-gicv3-smp2-panic virt-gicv3-smp2-hang
 )
 panic_case=harness::panic_on_secondary_cpu_reports_class
@@ -92,6 +94,7 @@ for cfg in "${configs[@]}"; do
     case "$cfg" in
         host|rpi4|rpi4-nodtb|virt-gicv3-smp2-panic|virt-gicv3-smp2-hang) ;;
         virt-gicv[23]-smp[1-9]|virt-gicv[23]-smp[1-9]*[0-9]) ;;
+        virt-gicv[23]-smp[1-9]-debug|virt-gicv[23]-smp[1-9]*[0-9]-debug) ;;
         *) usage_error "unknown configuration '$cfg' (see the top of $0)" ;;
     esac
 done
@@ -291,9 +294,14 @@ run_kernel_config() {
             bootargs=(test expect_cpus=4)
             ;;
         virt-*)
-            local gic=${cfg#virt-gicv} cpus=${cfg##*-smp}
+            local gic=${cfg#virt-gicv} cpus=${cfg##*-smp} flavour=virt
             gic=${gic%%-*}
-            image="$IMAGE_DIR/virt/kestrel.img"
+            # A -debug suffix boots the image with debug assertions.
+            if [ "${cpus%-debug}" != "$cpus" ]; then
+                cpus=${cpus%-debug}
+                flavour=virt-debug
+            fi
+            image="$IMAGE_DIR/$flavour/kestrel.img"
             qemu_args=(--board virt --gic "$gic" --cpus "$cpus" --mem "$virt_mem")
             bootargs=(test "expect_cpus=$cpus" "expect_mem=$virt_mem_bytes")
             ;;

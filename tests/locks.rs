@@ -9,7 +9,7 @@ use core::hint::black_box;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::time::Duration;
 
-use crate::api::kernel::{self, Mutex, SpinLockIrq, SxLock};
+use crate::api::kernel::{self, Mutex, SingleMode, SpinLockIrq, SxLock, ThreadGroup};
 use crate::api::test::{Case, TestResult};
 use crate::api::{self, CpuSet, ThreadOptions, Tid};
 use crate::{check, check_eq};
@@ -21,6 +21,7 @@ pub const CASES: &[Case] = &[
     Case { name: "sx_readers_share", run: sx_readers_share },
     Case { name: "sx_writer_excludes_readers_and_writers", run: sx_writer_excludes },
     Case { name: "sx_writer_not_starved_by_readers", run: sx_writer_not_starved },
+    Case { name: "holders_stop_only_after_releasing", run: holders_stop_after_releasing },
 ];
 
 /// Threads and heap bytes in use, to compare before and after a case.
@@ -488,4 +489,87 @@ fn read_stream(stream: &Stream) {
         api::spin_for(Duration::from_micros(20));
         drop(value);
     }
+}
+
+/// What `holders_stop_only_after_releasing` shares with the threads it
+/// stops. Statics, not captured `Arc`s: a thread stopped at its boundary
+/// does not unwind, so its closure's values would never be dropped.
+static HELD_MUTEX: Mutex<usize> = Mutex::new(0);
+static HELD_SX: SxLock<usize> = SxLock::new(0);
+/// Holders inside their lock.
+static HOLDING: AtomicUsize = AtomicUsize::new(0);
+/// Holders that went on after releasing (a stopped one does not).
+static WENT_ON: AtomicUsize = AtomicUsize::new(0);
+
+fn holders_stop_after_releasing() -> TestResult {
+    // Three members of a group hold locks while running payload code (the
+    // mutex, the sx lock shared, the sx lock exclusive after the reader
+    // leaves); a fourth orders them all to exit. Each must finish its
+    // critical section and release before it stops: a thread that died
+    // holding a lock would leave it held forever.
+    const HOLD: Duration = Duration::from_millis(20);
+    let before = census();
+    HOLDING.store(0, Ordering::Release);
+    WENT_ON.store(0, Ordering::Release);
+    let group = ThreadGroup::new();
+    let holders: [fn() -> usize; 3] = [
+        || {
+            let mut count = HELD_MUTEX.lock();
+            HOLDING.fetch_add(1, Ordering::AcqRel);
+            api::spin_for(HOLD);
+            *count += 1;
+            drop(count);
+            WENT_ON.fetch_add(1, Ordering::AcqRel);
+            7
+        },
+        || {
+            let value = HELD_SX.read();
+            HOLDING.fetch_add(1, Ordering::AcqRel);
+            api::spin_for(HOLD);
+            let seen = *value;
+            drop(value);
+            WENT_ON.fetch_add(1, Ordering::AcqRel);
+            seen
+        },
+        || {
+            // Waits for the reader to leave: woken, it must still take
+            // the lock and finish before it stops.
+            while HOLDING.load(Ordering::Acquire) < 2 {
+                api::sched_yield();
+            }
+            let mut value = HELD_SX.write();
+            *value += 1;
+            drop(value);
+            WENT_ON.fetch_add(1, Ordering::AcqRel);
+            7
+        },
+    ];
+    let mut tids = Vec::new();
+    for (index, holder) in holders.into_iter().enumerate() {
+        let spawned = kernel::spawn_in_group(&group, holder, pinned(spread(index)));
+        tids.push(spawned.map_err(|error| alloc::format!("spawning holder {index}: {error}"))?);
+    }
+    let leader = kernel::spawn_in_group(
+        &group,
+        || {
+            while HOLDING.load(Ordering::Acquire) < 2 {
+                api::sched_yield();
+            }
+            usize::from(kernel::thread_single(SingleMode::Exit).is_ok())
+        },
+        pinned(spread(3)),
+    );
+    let leader = leader.map_err(|error| alloc::format!("spawning the leader: {error}"))?;
+    check_eq!(api::thread_join(leader), Ok(1), "the leader's thread_single");
+    for (index, tid) in tids.into_iter().enumerate() {
+        // 0: stopped at a boundary (the release), not a normal return.
+        check_eq!(api::thread_join(tid), Ok(0), "result of holder {index}");
+    }
+    check_eq!(WENT_ON.load(Ordering::Acquire), 0, "holders that went on after releasing");
+    check!(!HELD_MUTEX.is_locked(), "the mutex is held by a stopped thread");
+    check_eq!(HELD_MUTEX.try_lock().map(|count| *count), Some(1), "the mutex's count");
+    check_eq!(HELD_SX.try_write().map(|value| *value), Some(1), "the sx lock's value");
+    drop(group);
+    check_eq!(census(), before, "threads and heap bytes");
+    Ok(())
 }

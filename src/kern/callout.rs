@@ -20,7 +20,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
-use super::lock::SpinLockIrq;
+use super::lock::{LockClass, SpinLockIrq};
 use super::timer_wheel::TimerWheel;
 use crate::arch::{cpu, timer};
 use crate::config::{MAX_CPUS, TICK_HZ};
@@ -61,7 +61,7 @@ struct Shared {
 type Entry = (Arc<Shared>, u64);
 
 static WHEELS: [SpinLockIrq<TimerWheel<Entry>>; MAX_CPUS] =
-    [const { SpinLockIrq::new(TimerWheel::new()) }; MAX_CPUS];
+    [const { SpinLockIrq::ordered(LockClass::CalloutWheel, TimerWheel::new()) }; MAX_CPUS];
 /// Arming numbers, so that a stale wheel entry is recognised.
 static ARMINGS: AtomicU64 = AtomicU64::new(1);
 /// Callouts pending in all wheels, for the leak checks.
@@ -77,7 +77,7 @@ impl Callout {
     pub fn new() -> Self {
         Self {
             shared: Arc::new(Shared {
-                state: SpinLockIrq::new(State {
+                state: SpinLockIrq::ordered(LockClass::CalloutState, State {
                     pending: None,
                     running_on: None,
                     draining: false,

@@ -9,11 +9,11 @@ use core::fmt::{self, Write};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-use super::lock::SpinLockIrq;
+use super::lock::{LockClass, SpinLockIrq};
 use crate::drivers::pl011::Pl011;
 
 /// The console UART; `None` until [`init`].
-static CONSOLE: SpinLockIrq<Option<Pl011>> = SpinLockIrq::new(None);
+static CONSOLE: SpinLockIrq<Option<Pl011>> = SpinLockIrq::ordered(LockClass::Console, None);
 
 /// Spins the panic path tries the lock before writing without it.
 const PANIC_LOCK_ATTEMPTS: usize = 1_000_000;

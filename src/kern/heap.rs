@@ -12,7 +12,7 @@ use core::ptr::NonNull;
 
 use buddy_system_allocator::Heap;
 
-use super::lock::SpinLockIrq;
+use super::lock::{LockClass, SpinLockIrq};
 use crate::platform::range_set::PhysRange;
 
 /// Buddy orders: blocks up to 2^31 bytes.
@@ -24,7 +24,7 @@ const ORDER: usize = 32;
 pub struct KernelHeap(SpinLockIrq<Heap<ORDER>>);
 
 #[global_allocator]
-static HEAP: KernelHeap = KernelHeap(SpinLockIrq::new(Heap::empty()));
+static HEAP: KernelHeap = KernelHeap(SpinLockIrq::ordered(LockClass::Heap, Heap::empty()));
 
 /// Adds `range` to the heap.
 ///

@@ -22,6 +22,13 @@
 //! every release with sleepers wakes one and the mutex is never free while
 //! a thread sleeps for it unwoken.
 //!
+//! A thread holding a mutex is inside the kernel: `lock` enters it (a
+//! [`KernelEntry`]) and the guard leaves it after the release. An order to
+//! exit or suspend therefore waits until the thread has released the
+//! mutex, so a thread never dies holding one, and a waiter is never
+//! stopped between being woken and taking the mutex (which would waste the
+//! wake-up that the next waiter needs).
+//!
 //! # Invariants
 //! - `owner` is `Some` exactly while a [`MutexGuard`] of the mutex exists;
 //!   the guard frees the data before it clears the owner.
@@ -45,6 +52,7 @@ use core::ops::{Deref, DerefMut};
 use super::lock::SpinLockIrq;
 use super::sleepqueue::{self, SleepFlags};
 use crate::arch::cpu;
+use crate::sched::ast::KernelEntry;
 use crate::sched::scheduler;
 use crate::sched::thread::Tid;
 
@@ -69,13 +77,18 @@ pub struct Mutex<T> {
 /// Access to the value of a held [`Mutex`]; releases it when dropped.
 ///
 /// Not `Send`: the mutex belongs to the thread that took it, which is
-/// the one that must release it.
+/// the one that must release it. Dropping the guard of a thread's last
+/// kernel entry is a kernel boundary: an order to exit or suspend given
+/// to the thread meanwhile takes effect there.
 pub struct MutexGuard<'a, T> {
     mutex: &'a Mutex<T>,
     /// Always `Some` until `drop`, which releases it before the owner.
     data: Option<spin::mutex::MutexGuard<'a, T>>,
     /// Keeps the guard on its thread.
     _not_send: PhantomData<*const ()>,
+    /// The thread is inside the kernel while it holds the mutex; dropped
+    /// last, after the release, where the thread may meet its boundary.
+    _kernel: KernelEntry,
 }
 
 impl<T> Mutex<T> {
@@ -99,6 +112,7 @@ impl<T> Mutex<T> {
     /// call may sleep. Not recursive.
     pub fn lock(&self) -> MutexGuard<'_, T> {
         debug_assert!(!cpu::irqs_masked(), "Mutex::lock may sleep: IRQs are masked");
+        let kernel = KernelEntry::enter();
         // Before the state lock: `current` takes the run-queue lock.
         let me = scheduler::current().tid;
         let mut state = self.state.lock();
@@ -119,7 +133,7 @@ impl<T> Mutex<T> {
 
         state.owner = Some(me);
         drop(state);
-        self.guard()
+        self.guard(kernel)
     }
 
     /// Takes the mutex if it is free right now; never sleeps.
@@ -128,9 +142,10 @@ impl<T> Mutex<T> {
     ///
     /// # Locking
     /// Thread context only (the caller becomes the owner). Never sleeps,
-    /// so it may be called with IRQs masked, but not under a sleep-queue
-    /// or run-queue lock: the release wakes a sleeper.
+    /// but not under a sleep-queue or run-queue lock: the release wakes a
+    /// sleeper.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        let kernel = KernelEntry::enter();
         let me = scheduler::current().tid;
         let mut state = self.state.lock();
         if state.owner.is_some() {
@@ -138,7 +153,7 @@ impl<T> Mutex<T> {
         }
         state.owner = Some(me);
         drop(state);
-        Some(self.guard())
+        Some(self.guard(kernel))
     }
 
     /// Whether a thread holds the mutex (a snapshot, stale at once unless
@@ -158,10 +173,11 @@ impl<T> Mutex<T> {
         self as *const Self as usize
     }
 
-    /// The guard of a new owner, recorded in the state already.
-    fn guard(&self) -> MutexGuard<'_, T> {
-        let data = self.data.try_lock().expect("only the owner locks the data");
-        MutexGuard { mutex: self, data: Some(data), _not_send: PhantomData }
+    /// The guard of a new owner, recorded in the state already, which
+    /// entered the kernel with `kernel`.
+    fn guard(&self, kernel: KernelEntry) -> MutexGuard<'_, T> {
+        let data = Some(self.data.try_lock().expect("only the owner locks the data"));
+        MutexGuard { mutex: self, data, _not_send: PhantomData, _kernel: kernel }
     }
 }
 
@@ -193,6 +209,8 @@ impl<T> Drop for MutexGuard<'_, T> {
     /// 3. Wake the longest sleeper. Outside the state lock is enough: a
     ///    counted sleeper joined the sleep queue before the state lock was
     ///    released, so `wakeup_one` finds it (or it is awake already).
+    ///
+    /// Then the guard's kernel entry ends: the thread may stop there.
     fn drop(&mut self) {
         // 1. Free the data.
         drop(self.data.take());

@@ -20,7 +20,7 @@ use core::sync::atomic::Ordering;
 use core::time::Duration;
 
 use super::callout::Callout;
-use super::lock::{SpinLockIrq, SpinLockIrqGuard};
+use super::lock::{LockClass, SpinLockIrq, SpinLockIrqGuard};
 use crate::api::Errno;
 use crate::sched::ast::KernelEntry;
 use crate::sched::scheduler;
@@ -29,7 +29,7 @@ use crate::sched::thread::{State, Thread, FLAG_EXIT, FLAG_SUSPEND};
 const BUCKETS: usize = 64;
 
 static BUCKETS_OF: [SpinLockIrq<Vec<Arc<Thread>>>; BUCKETS] =
-    [const { SpinLockIrq::new(Vec::new()) }; BUCKETS];
+    [const { SpinLockIrq::ordered(LockClass::SleepQueue, Vec::new()) }; BUCKETS];
 
 fn bucket(channel: usize) -> &'static SpinLockIrq<Vec<Arc<Thread>>> {
     // Channels are addresses: drop the low bits, mix the rest.

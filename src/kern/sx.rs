@@ -29,6 +29,11 @@
 //! two moves of the value; `spin::RwLock` (the `rwlock` feature of `spin`,
 //! not enabled in this build) would share it in place.
 //!
+//! A thread holding the lock, shared or exclusive, is inside the kernel
+//! (each guard holds a [`KernelEntry`], taken before waiting), as for the
+//! mutex: an order to exit or suspend waits until the thread has left, so
+//! a thread never dies holding the lock.
+//!
 //! # Invariants
 //! - `writer` is `Some` exactly while an [`SxExclusiveGuard`] exists, and
 //!   `readers` counts the [`SxSharedGuard`]s; never both at once.
@@ -52,6 +57,7 @@ use core::ops::{Deref, DerefMut};
 use super::lock::{SpinLockIrq, SpinLockIrqGuard};
 use super::sleepqueue::{self, SleepFlags};
 use crate::arch::cpu;
+use crate::sched::ast::KernelEntry;
 use crate::sched::scheduler;
 use crate::sched::thread::Tid;
 
@@ -142,7 +148,8 @@ pub struct SxLock<T> {
 
 /// Shared access to the value of an [`SxLock`]; leaves when dropped.
 ///
-/// Not `Send`: the thread that entered is the one that leaves.
+/// Not `Send`: the thread that entered is the one that leaves. Dropping
+/// it may be a kernel boundary, as for [`super::mutex::MutexGuard`].
 pub struct SxSharedGuard<'a, T> {
     lock: &'a SxLock<T>,
     /// This reader's reference; `Some` until `drop`, which gives it back
@@ -150,18 +157,23 @@ pub struct SxSharedGuard<'a, T> {
     value: Option<Arc<T>>,
     /// Keeps the guard on its thread.
     _not_send: PhantomData<*const ()>,
+    /// Inside the kernel while inside the lock; dropped last.
+    _kernel: KernelEntry,
 }
 
 /// Exclusive access to the value of an [`SxLock`]; releases it when
 /// dropped.
 ///
-/// Not `Send`: the thread that entered is the one that leaves.
+/// Not `Send`: the thread that entered is the one that leaves. Dropping
+/// it may be a kernel boundary, as for [`super::mutex::MutexGuard`].
 pub struct SxExclusiveGuard<'a, T> {
     lock: &'a SxLock<T>,
     /// `Some` until `drop`, which frees the data before the lock.
     data: Option<spin::mutex::MutexGuard<'a, Store<T>>>,
     /// Keeps the guard on its thread.
     _not_send: PhantomData<*const ()>,
+    /// Inside the kernel while inside the lock; dropped last.
+    _kernel: KernelEntry,
 }
 
 impl<T> SxLock<T> {
@@ -192,6 +204,7 @@ impl<T> SxLock<T> {
     /// writer waits.
     pub fn read(&self) -> SxSharedGuard<'_, T> {
         debug_assert!(!cpu::irqs_masked(), "SxLock::read may sleep: IRQs are masked");
+        let kernel = KernelEntry::enter();
         let mut state = self.state.lock();
         while !state.admits_reader() {
             debug_assert!(
@@ -202,7 +215,7 @@ impl<T> SxLock<T> {
             state = self.sleep_locked(state, self.read_channel());
             state.waiting_readers -= 1;
         }
-        self.enter_shared_locked(state)
+        self.enter_shared_locked(state, kernel)
     }
 
     /// Enters shared if no writer holds the lock or waits for it; never
@@ -215,11 +228,12 @@ impl<T> SxLock<T> {
     /// Thread context only. Never sleeps, but not under a sleep-queue or
     /// run-queue lock: leaving may wake a writer.
     pub fn try_read(&self) -> Option<SxSharedGuard<'_, T>> {
+        let kernel = KernelEntry::enter();
         let state = self.state.lock();
         if !state.admits_reader() {
             return None;
         }
-        Some(self.enter_shared_locked(state))
+        Some(self.enter_shared_locked(state, kernel))
     }
 
     /// Enters exclusive, sleeping (uninterruptibly) while anyone holds
@@ -235,6 +249,7 @@ impl<T> SxLock<T> {
     /// for itself).
     pub fn write(&self) -> SxExclusiveGuard<'_, T> {
         debug_assert!(!cpu::irqs_masked(), "SxLock::write may sleep: IRQs are masked");
+        let kernel = KernelEntry::enter();
         // Before the state lock: `current` takes the run-queue lock.
         let me = scheduler::current().tid;
         let mut state = self.state.lock();
@@ -246,7 +261,7 @@ impl<T> SxLock<T> {
         }
         state.writer = Some(me);
         drop(state);
-        self.exclusive_guard()
+        self.exclusive_guard(kernel)
     }
 
     /// Enters exclusive if nobody holds the lock; never sleeps. It may
@@ -256,6 +271,7 @@ impl<T> SxLock<T> {
     /// # Locking
     /// As [`Self::try_read`].
     pub fn try_write(&self) -> Option<SxExclusiveGuard<'_, T>> {
+        let kernel = KernelEntry::enter();
         let me = scheduler::current().tid;
         let mut state = self.state.lock();
         if !state.admits_writer() {
@@ -263,7 +279,7 @@ impl<T> SxLock<T> {
         }
         state.writer = Some(me);
         drop(state);
-        Some(self.exclusive_guard())
+        Some(self.exclusive_guard(kernel))
     }
 
     /// The channel writers sleep on: the lock's address.
@@ -291,10 +307,12 @@ impl<T> SxLock<T> {
         self.state.lock()
     }
 
-    /// With the state locked and admitting readers: one more reader.
+    /// With the state locked and admitting readers: one more reader,
+    /// which entered the kernel with `kernel`.
     fn enter_shared_locked<'a>(
         &'a self,
         mut state: SpinLockIrqGuard<'a, State>,
+        kernel: KernelEntry,
     ) -> SxSharedGuard<'a, T> {
         // Under the state lock, so readers take the data lock one at a
         // time, with IRQs masked: none can be preempted holding it.
@@ -303,13 +321,15 @@ impl<T> SxLock<T> {
         let value = data.share();
         drop(data);
         drop(state);
-        SxSharedGuard { lock: self, value: Some(value), _not_send: PhantomData }
+        let value = Some(value);
+        SxSharedGuard { lock: self, value, _not_send: PhantomData, _kernel: kernel }
     }
 
-    /// The guard of a new writer, recorded in the state already.
-    fn exclusive_guard(&self) -> SxExclusiveGuard<'_, T> {
-        let data = self.data.try_lock().expect("only the writer locks the data");
-        SxExclusiveGuard { lock: self, data: Some(data), _not_send: PhantomData }
+    /// The guard of a new writer, recorded in the state already, which
+    /// entered the kernel with `kernel`.
+    fn exclusive_guard(&self, kernel: KernelEntry) -> SxExclusiveGuard<'_, T> {
+        let data = Some(self.data.try_lock().expect("only the writer locks the data"));
+        SxExclusiveGuard { lock: self, data, _not_send: PhantomData, _kernel: kernel }
     }
 }
 

@@ -26,7 +26,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use super::thread::{State, Thread, Tid, FLAG_EXIT, FLAG_SUSPEND};
 use super::{ast, scheduler};
 use crate::api::Errno;
-use crate::kern::lock::SpinLockIrq;
+use crate::kern::lock::{LockClass, SpinLockIrq};
 use crate::kern::sleepqueue;
 
 /// What the other threads do when one member single-threads the group.
@@ -65,7 +65,10 @@ impl ThreadGroup {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             id: NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
-            members: SpinLockIrq::new(Members { threads: Vec::new(), single: None, suspended: 0 }),
+            members: SpinLockIrq::ordered(
+                LockClass::ThreadGroup,
+                Members { threads: Vec::new(), single: None, suspended: 0 },
+            ),
         })
     }
 

@@ -13,10 +13,10 @@ use alloc::sync::Arc;
 
 use super::thread::{context_of, Thread, Tid};
 use crate::arch::mmu::STACK_SLOTS;
-use crate::kern::lock::SpinLockIrq;
+use crate::kern::lock::{LockClass, SpinLockIrq};
 
 static ENTRIES: [SpinLockIrq<Option<Arc<Thread>>>; STACK_SLOTS] =
-    [const { SpinLockIrq::new(None) }; STACK_SLOTS];
+    [const { SpinLockIrq::ordered(LockClass::ThreadTable, None) }; STACK_SLOTS];
 
 fn entry(tid: Tid) -> Option<&'static SpinLockIrq<Option<Arc<Thread>>>> {
     ENTRIES.get(context_of(tid))

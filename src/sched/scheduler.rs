@@ -28,7 +28,7 @@ use super::thread::{State, Thread, NO_CPU};
 use crate::arch::{context, cpu, exception};
 use crate::config::MAX_CPUS;
 use crate::kern::interrupt::{self, SGI_WAKE};
-use crate::kern::lock::SpinLockIrq;
+use crate::kern::lock::{LockClass, SpinLockIrq};
 
 /// Threads each priority queue of each CPU has room for.
 pub const QUEUE_CAPACITY: usize = 1024;
@@ -69,7 +69,10 @@ struct CpuScheduler {
 
 static CPUS: [CpuScheduler; MAX_CPUS] = [const {
     CpuScheduler {
-        queue: SpinLockIrq::new(Queue { current: None, runnable: RunQueue::new(), idle: None }),
+        queue: SpinLockIrq::ordered(
+            LockClass::RunQueue,
+            Queue { current: None, runnable: RunQueue::new(), idle: None },
+        ),
         queued: AtomicUsize::new(0),
         load: AtomicUsize::new(0),
         running_priority: AtomicUsize::new(u8::MAX as usize),

@@ -15,7 +15,7 @@ use alloc::sync::Arc;
 use super::cpuset::CpuSet;
 use super::group::ThreadGroup;
 use crate::arch::mmu::KernelStack;
-use crate::kern::lock::SpinLockIrq;
+use crate::kern::lock::{LockClass, SpinLockIrq};
 
 /// Thread id: a sequence number above [`CONTEXT_BITS`] bits of context
 /// index, so that ids are never reused and the index is found from the id.
@@ -156,7 +156,7 @@ impl Thread {
             priority: AtomicU8::new(priority),
             affinity: AtomicU64::new(affinity.bits()),
             slice: AtomicU32::new(0),
-            entry: SpinLockIrq::new(entry),
+            entry: SpinLockIrq::ordered(LockClass::ThreadTable, entry),
             result: AtomicUsize::new(0),
             wait_channel: AtomicUsize::new(0),
             wake_reason: AtomicI32::new(0),
