@@ -492,75 +492,95 @@ fn read_stream(stream: &Stream) {
 }
 
 /// What `holders_stop_only_after_releasing` shares with the threads it
-/// stops. Statics, not captured `Arc`s: a thread stopped at its boundary
-/// does not unwind, so its closure's values would never be dropped.
+/// stops. Statics, not captured `Arc`s, and functions, not closures: a
+/// thread stopped at its boundary does not unwind, so what it owns (its
+/// boxed body included, unless zero-sized) would never be freed.
 static HELD_MUTEX: Mutex<usize> = Mutex::new(0);
 static HELD_SX: SxLock<usize> = SxLock::new(0);
 /// Holders inside their lock.
 static HOLDING: AtomicUsize = AtomicUsize::new(0);
+/// The leader saw the writer wait, and is about to order the exit.
+static WRITER_SEEN: AtomicBool = AtomicBool::new(false);
 /// Holders that went on after releasing (a stopped one does not).
 static WENT_ON: AtomicUsize = AtomicUsize::new(0);
 
+/// How long a holder keeps its lock once the exit is about to be ordered.
+const HOLD: Duration = Duration::from_millis(20);
+
+/// Waits, yielding, up to a second for `flag`.
+fn wait_flag(flag: &AtomicBool) {
+    let _ = wait_for(Duration::from_secs(1), || flag.load(Ordering::Acquire));
+}
+
+fn hold_mutex() -> usize {
+    let mut count = HELD_MUTEX.lock();
+    HOLDING.fetch_add(1, Ordering::AcqRel);
+    wait_flag(&WRITER_SEEN);
+    api::spin_for(HOLD);
+    *count += 1;
+    drop(count);
+    WENT_ON.fetch_add(1, Ordering::AcqRel);
+    7
+}
+
+fn hold_shared() -> usize {
+    let value = HELD_SX.read();
+    HOLDING.fetch_add(1, Ordering::AcqRel);
+    wait_flag(&WRITER_SEEN);
+    api::spin_for(HOLD);
+    drop(value);
+    WENT_ON.fetch_add(1, Ordering::AcqRel);
+    7
+}
+
+fn wait_exclusive() -> usize {
+    // Asks while the reader is inside: it sleeps in `write` when the exit
+    // is ordered, and once woken must still write before it stops.
+    let _ = wait_for(Duration::from_secs(1), || HOLDING.load(Ordering::Acquire) >= 2);
+    let mut value = HELD_SX.write();
+    *value += 1;
+    drop(value);
+    WENT_ON.fetch_add(1, Ordering::AcqRel);
+    7
+}
+
+fn order_exit() -> usize {
+    // The writer waits once a `try_read` is refused while only the reader
+    // is inside.
+    let writer_waits = || HOLDING.load(Ordering::Acquire) >= 2 && HELD_SX.try_read().is_none();
+    if !wait_for(Duration::from_secs(1), writer_waits) {
+        return 2;
+    }
+    WRITER_SEEN.store(true, Ordering::Release);
+    usize::from(kernel::thread_single(SingleMode::Exit).is_ok())
+}
+
 fn holders_stop_after_releasing() -> TestResult {
-    // Three members of a group hold locks while running payload code (the
-    // mutex, the sx lock shared, the sx lock exclusive after the reader
-    // leaves); a fourth orders them all to exit. Each must finish its
-    // critical section and release before it stops: a thread that died
-    // holding a lock would leave it held forever.
-    const HOLD: Duration = Duration::from_millis(20);
+    // Three members of a group hold or wait for locks while running
+    // payload code: the mutex, the sx lock shared, and the sx lock
+    // exclusive (asleep until the reader leaves). A fourth orders them
+    // all to exit. Each must finish its critical section and release
+    // before it stops: a thread that died holding a lock would leave it
+    // held forever.
     let before = census();
     HOLDING.store(0, Ordering::Release);
+    WRITER_SEEN.store(false, Ordering::Release);
     WENT_ON.store(0, Ordering::Release);
     let group = ThreadGroup::new();
-    let holders: [fn() -> usize; 3] = [
-        || {
-            let mut count = HELD_MUTEX.lock();
-            HOLDING.fetch_add(1, Ordering::AcqRel);
-            api::spin_for(HOLD);
-            *count += 1;
-            drop(count);
-            WENT_ON.fetch_add(1, Ordering::AcqRel);
-            7
-        },
-        || {
-            let value = HELD_SX.read();
-            HOLDING.fetch_add(1, Ordering::AcqRel);
-            api::spin_for(HOLD);
-            let seen = *value;
-            drop(value);
-            WENT_ON.fetch_add(1, Ordering::AcqRel);
-            seen
-        },
-        || {
-            // Waits for the reader to leave: woken, it must still take
-            // the lock and finish before it stops.
-            while HOLDING.load(Ordering::Acquire) < 2 {
-                api::sched_yield();
-            }
-            let mut value = HELD_SX.write();
-            *value += 1;
-            drop(value);
-            WENT_ON.fetch_add(1, Ordering::AcqRel);
-            7
-        },
-    ];
     let mut tids = Vec::new();
-    for (index, holder) in holders.into_iter().enumerate() {
-        let spawned = kernel::spawn_in_group(&group, holder, pinned(spread(index)));
-        tids.push(spawned.map_err(|error| alloc::format!("spawning holder {index}: {error}"))?);
+    for (index, spawned) in [
+        kernel::spawn_in_group(&group, hold_mutex, pinned(spread(0))),
+        kernel::spawn_in_group(&group, hold_shared, pinned(spread(1))),
+        kernel::spawn_in_group(&group, wait_exclusive, pinned(spread(2))),
+        kernel::spawn_in_group(&group, order_exit, pinned(spread(3))),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        tids.push(spawned.map_err(|error| alloc::format!("spawning member {index}: {error}"))?);
     }
-    let leader = kernel::spawn_in_group(
-        &group,
-        || {
-            while HOLDING.load(Ordering::Acquire) < 2 {
-                api::sched_yield();
-            }
-            usize::from(kernel::thread_single(SingleMode::Exit).is_ok())
-        },
-        pinned(spread(3)),
-    );
-    let leader = leader.map_err(|error| alloc::format!("spawning the leader: {error}"))?;
-    check_eq!(api::thread_join(leader), Ok(1), "the leader's thread_single");
+    let leader = tids.pop().expect("four members");
+    check_eq!(api::thread_join(leader), Ok(1), "the leader's thread_single (2: no writer)");
     for (index, tid) in tids.into_iter().enumerate() {
         // 0: stopped at a boundary (the release), not a normal return.
         check_eq!(api::thread_join(tid), Ok(0), "result of holder {index}");
