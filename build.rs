@@ -33,7 +33,10 @@ fn main() {
         let board_ld = format!("KERNEL_BASE = {base:#x};\n");
         fs::write(out.join("board.ld"), board_ld).expect("write board.ld");
         println!("cargo::rustc-link-search=native={}", out.display());
-        println!("cargo::rustc-link-arg=-T{}", manifest.join("linker.ld").display());
+        println!(
+            "cargo::rustc-link-arg=-T{}",
+            manifest.join("linker.ld").display()
+        );
     }
 
     write_payloads(&manifest, &out);
@@ -56,13 +59,27 @@ fn write_payloads(manifest: &std::path::Path, out: &std::path::Path) {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
-        writeln!(code, "#[path = {:?}]\npub mod {module};", file.display().to_string())
-            .expect("write to string");
-        writeln!(suites, "    crate::api::test::Suite {{ name: {stem:?}, cases: {module}::CASES }},")
-            .expect("write to string");
-    }
-    writeln!(code, "\n/// Every payload file's cases, in file-name order.").expect("write");
-    writeln!(code, "pub static SUITES: &[crate::api::test::Suite] = &[\n{suites}];")
+        writeln!(
+            code,
+            "#[path = {:?}]\npub mod {module};",
+            file.display().to_string()
+        )
         .expect("write to string");
+        writeln!(
+            suites,
+            "    crate::api::test::Suite {{ name: {stem:?}, cases: {module}::CASES }},"
+        )
+        .expect("write to string");
+    }
+    writeln!(
+        code,
+        "\n/// Every payload file's cases, in file-name order."
+    )
+    .expect("write");
+    writeln!(
+        code,
+        "pub static SUITES: &[crate::api::test::Suite] = &[\n{suites}];"
+    )
+    .expect("write to string");
     fs::write(out.join("payloads.rs"), code).expect("write payloads.rs");
 }

@@ -34,7 +34,10 @@ pub fn run() -> u32 {
 }
 
 fn pinned(cpu: usize) -> ThreadOptions {
-    ThreadOptions { affinity: CpuSet::single(cpu), ..ThreadOptions::default() }
+    ThreadOptions {
+        affinity: CpuSet::single(cpu),
+        ..ThreadOptions::default()
+    }
 }
 
 /// Two threads on one CPU yield to each other; the figure is one yield

@@ -12,11 +12,11 @@ use core::time::Duration;
 use log::info;
 
 use crate::api::kernel::{self, CpuFigures};
-use crate::api::{self, machine_info, ThreadOptions, MAX_CPUS};
+use crate::api::{self, MAX_CPUS, ThreadOptions, machine_info};
 use crate::kern::smp;
-use crate::sched::cpuset::CpuSet;
-use crate::sched::SpawnOptions;
 use crate::platform::bootargs::BootArgs;
+use crate::sched::SpawnOptions;
+use crate::sched::cpuset::CpuSet;
 
 /// Runs the chosen program and returns the run's exit code.
 pub fn run(args: &BootArgs<'_>) -> u32 {
@@ -90,11 +90,17 @@ fn demonstrate_cpus() -> u32 {
             figures.steals - figures_before[cpu].steals
         );
     }
-    let busy = (0..cpus).filter(|&c| RAN_ON[c].load(Ordering::Relaxed) > 0).count();
+    let busy = (0..cpus)
+        .filter(|&c| RAN_ON[c].load(Ordering::Relaxed) > 0)
+        .count();
     info!(
         "{} threads on {busy} of {cpus} CPUs ({movers} moved between CPUs); {}",
         4 * cpus,
-        if all_ticking { "every CPU ticking" } else { "NOT every CPU ticking" }
+        if all_ticking {
+            "every CPU ticking"
+        } else {
+            "NOT every CPU ticking"
+        }
     );
     u32::from(!all_ticking || busy < cpus)
 }
@@ -105,7 +111,10 @@ fn panic_on_secondary() -> u32 {
         log::error!("panic_test needs a second CPU");
         return 2;
     }
-    let options = SpawnOptions { affinity: CpuSet::single(1), ..SpawnOptions::default() };
+    let options = SpawnOptions {
+        affinity: CpuSet::single(1),
+        ..SpawnOptions::default()
+    };
     let thread = crate::sched::spawn(
         Box::new(|| {
             machine_info::read_unmapped();

@@ -11,18 +11,43 @@ use crate::api::{self, RunError};
 use crate::{check, check_eq, skip};
 
 pub const CASES: &[Case] = &[
-    Case { name: "every_cpu_is_online", run: every_cpu_is_online },
-    Case { name: "device_tree_matches_qemu", run: device_tree_matches_qemu },
-    Case { name: "every_cpu_takes_timer_interrupts", run: every_cpu_takes_timer_interrupts },
-    Case { name: "heap_allocates_and_frees_on_every_cpu", run: heap_on_every_cpu },
-    Case { name: "cross_cpu_call_runs_on_the_target", run: cross_cpu_call_runs_on_the_target },
-    Case { name: "data_abort_on_secondary_cpu_is_reported", run: data_abort_on_secondary },
-    Case { name: "breakpoint_on_every_cpu_is_reported", run: breakpoint_on_every_cpu },
-    Case { name: "offline_cpu_is_refused", run: offline_cpu_is_refused },
+    Case {
+        name: "every_cpu_is_online",
+        run: every_cpu_is_online,
+    },
+    Case {
+        name: "device_tree_matches_qemu",
+        run: device_tree_matches_qemu,
+    },
+    Case {
+        name: "every_cpu_takes_timer_interrupts",
+        run: every_cpu_takes_timer_interrupts,
+    },
+    Case {
+        name: "heap_allocates_and_frees_on_every_cpu",
+        run: heap_on_every_cpu,
+    },
+    Case {
+        name: "cross_cpu_call_runs_on_the_target",
+        run: cross_cpu_call_runs_on_the_target,
+    },
+    Case {
+        name: "data_abort_on_secondary_cpu_is_reported",
+        run: data_abort_on_secondary,
+    },
+    Case {
+        name: "breakpoint_on_every_cpu_is_reported",
+        run: breakpoint_on_every_cpu,
+    },
+    Case {
+        name: "offline_cpu_is_refused",
+        run: offline_cpu_is_refused,
+    },
 ];
 
 fn every_cpu_is_online() -> TestResult {
-    let expected = boot_number("expect_cpus").map_or(machine_info::cpus_described(), |n| n as usize);
+    let expected =
+        boot_number("expect_cpus").map_or(machine_info::cpus_described(), |n| n as usize);
     check_eq!(api::ncpus(), expected, "CPUs online");
     Ok(())
 }
@@ -32,7 +57,11 @@ fn device_tree_matches_qemu() -> TestResult {
         skip!("no device tree: the board table describes this machine");
     }
     if let Some(cpus) = boot_number("expect_cpus") {
-        check_eq!(machine_info::cpus_described() as u64, cpus, "CPU nodes in the tree");
+        check_eq!(
+            machine_info::cpus_described() as u64,
+            cpus,
+            "CPU nodes in the tree"
+        );
     }
     match boot_number("expect_mem") {
         Some(bytes) => check_eq!(machine_info::memory_bytes(), bytes, "memory in the tree"),
@@ -49,7 +78,10 @@ fn every_cpu_takes_timer_interrupts() -> TestResult {
         let taken = machine_info::timer_ticks(cpu) - before;
         // 50 ms at 1000 Hz is 50 ticks; QEMU may run a CPU late, so ask for
         // a clear majority, not all of them.
-        check!(taken >= 10, "cpu{cpu}: {taken} timer interrupts in 50 ms, expected at least 10");
+        check!(
+            taken >= 10,
+            "cpu{cpu}: {taken} timer interrupts in 50 ms, expected at least 10"
+        );
     }
     Ok(())
 }
@@ -66,7 +98,10 @@ fn heap_on_every_cpu() -> TestResult {
                 blocks.push((0..len as u64).map(|i| i ^ (cpu as u64) << 32).collect());
             }
             let intact = blocks.iter().all(|block| {
-                block.iter().enumerate().all(|(i, &v)| v == i as u64 ^ (cpu as u64) << 32)
+                block
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &v)| v == i as u64 ^ (cpu as u64) << 32)
             });
             // Other CPUs allocate too: the growth is only a lower bound.
             let grown = api::heap_in_use().saturating_sub(before);
@@ -76,8 +111,15 @@ fn heap_on_every_cpu() -> TestResult {
         let (intact, grown, ran_on) = seen.map_err(|e| alloc::format!("cpu{cpu}: {e}"))?;
         check_eq!(ran_on, cpu, "CPU that ran the allocations");
         check!(intact, "cpu{cpu}: heap blocks corrupted");
-        check!(grown >= 8 << 13, "cpu{cpu}: blocks up to 64 KiB grew the heap by only {grown}");
-        check_eq!(api::heap_in_use(), baseline, "cpu{cpu}: heap after the job's thread is gone");
+        check!(
+            grown >= 8 << 13,
+            "cpu{cpu}: blocks up to 64 KiB grew the heap by only {grown}"
+        );
+        check_eq!(
+            api::heap_in_use(),
+            baseline,
+            "cpu{cpu}: heap after the job's thread is gone"
+        );
     }
     Ok(())
 }
@@ -114,18 +156,27 @@ fn breakpoint_on_every_cpu() -> TestResult {
                 check_eq!(fault.class(), api::EC_BRK, "cpu{cpu}: exception class");
                 check_eq!(fault.cpu, cpu, "CPU that took it");
             }
-            other => return Err(alloc::format!("cpu{cpu}: expected a BRK fault, saw {other:?}").into()),
+            other => {
+                return Err(alloc::format!("cpu{cpu}: expected a BRK fault, saw {other:?}").into());
+            }
         }
     }
     // The CPUs still work afterwards.
     for cpu in 0..api::ncpus() {
-        check_eq!(api::run_on_cpu(cpu, api::getcpu), Ok(cpu), "after the faults");
+        check_eq!(
+            api::run_on_cpu(cpu, api::getcpu),
+            Ok(cpu),
+            "after the faults"
+        );
     }
     Ok(())
 }
 
 fn offline_cpu_is_refused() -> TestResult {
     let beyond = api::MAX_CPUS;
-    check_eq!(api::run_on_cpu(beyond, api::getcpu), Err(RunError::Offline(beyond)));
+    check_eq!(
+        api::run_on_cpu(beyond, api::getcpu),
+        Err(RunError::Offline(beyond))
+    );
     Ok(())
 }

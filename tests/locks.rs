@@ -175,9 +175,10 @@ fn mutex_try_lock() -> TestResult {
 }
 
 fn mutex_waiters_sleep() -> TestResult {
-    // Each thread holds the mutex across a 2 ms sleep. While one sleeps
-    // inside, the others must sleep in `lock` too, not spin: at some
-    // moment every one of them is in a sleep queue.
+    // Each thread holds the mutex across a 2 ms sleep; the first holder
+    // first waits (up to a second) until all the others sleep. While one
+    // sleeps inside, the others must sleep in `lock` too, not spin: at
+    // some moment every one of them is in a sleep queue.
     let before = census();
     let threads = (api::ncpus() + 1).max(3);
     let mutex = Arc::new(Mutex::new(0usize));
@@ -189,6 +190,11 @@ fn mutex_waiters_sleep() -> TestResult {
         let spawned = api::thread_spawn_with(
             move || {
                 let mut count = mutex.lock();
+                if *count == 0 {
+                    // Checked while running: the others, not this thread.
+                    let others_asleep = || kernel::sleeping_threads() >= threads - 1;
+                    let _ = wait_for(Duration::from_secs(1), others_asleep);
+                }
                 let slept = api::sleep(Duration::from_millis(2));
                 *count += 1;
                 drop(count);

@@ -12,19 +12,58 @@ use crate::api::{self, CpuSet, Errno, ThreadOptions};
 use crate::{check, check_eq, skip};
 
 pub const CASES: &[Case] = &[
-    Case { name: "spawn_join_returns_results", run: spawn_join_returns_results },
-    Case { name: "spawn_join_thousands_on_every_cpu", run: spawn_join_thousands },
-    Case { name: "join_errors", run: join_errors },
-    Case { name: "yield_alternates_two_threads", run: yield_alternates },
-    Case { name: "time_slices_preempt_spinning_threads", run: time_slices_preempt },
-    Case { name: "sleep_lasts_its_duration", run: sleep_lasts_its_duration },
-    Case { name: "wakeup_from_another_cpu_while_switching", run: wakeup_while_switching },
-    Case { name: "wakeup_one_wakes_exactly_one", run: wakeup_one_wakes_one },
-    Case { name: "sleep_timeout_returns_ewouldblock", run: sleep_timeout },
-    Case { name: "affinity_pins_and_moves_a_running_thread", run: affinity_moves },
-    Case { name: "affinity_errors", run: affinity_errors },
-    Case { name: "idle_cpus_steal_queued_threads", run: idle_cpus_steal },
-    Case { name: "exit_while_being_woken", run: exit_while_being_woken },
+    Case {
+        name: "spawn_join_returns_results",
+        run: spawn_join_returns_results,
+    },
+    Case {
+        name: "spawn_join_thousands_on_every_cpu",
+        run: spawn_join_thousands,
+    },
+    Case {
+        name: "join_errors",
+        run: join_errors,
+    },
+    Case {
+        name: "yield_alternates_two_threads",
+        run: yield_alternates,
+    },
+    Case {
+        name: "time_slices_preempt_spinning_threads",
+        run: time_slices_preempt,
+    },
+    Case {
+        name: "sleep_lasts_its_duration",
+        run: sleep_lasts_its_duration,
+    },
+    Case {
+        name: "wakeup_from_another_cpu_while_switching",
+        run: wakeup_while_switching,
+    },
+    Case {
+        name: "wakeup_one_wakes_exactly_one",
+        run: wakeup_one_wakes_one,
+    },
+    Case {
+        name: "sleep_timeout_returns_ewouldblock",
+        run: sleep_timeout,
+    },
+    Case {
+        name: "affinity_pins_and_moves_a_running_thread",
+        run: affinity_moves,
+    },
+    Case {
+        name: "affinity_errors",
+        run: affinity_errors,
+    },
+    Case {
+        name: "idle_cpus_steal_queued_threads",
+        run: idle_cpus_steal,
+    },
+    Case {
+        name: "exit_while_being_woken",
+        run: exit_while_being_woken,
+    },
 ];
 
 /// Threads and stacks in use before a case, to compare with after.
@@ -51,7 +90,10 @@ fn spawn_join_thousands() -> TestResult {
         let mut tids = Vec::new();
         for cpu in 0..api::ncpus() {
             let ran_on = ran_on.clone();
-            let options = ThreadOptions { affinity: CpuSet::single(cpu), ..Default::default() };
+            let options = ThreadOptions {
+                affinity: CpuSet::single(cpu),
+                ..Default::default()
+            };
             let tid = api::thread_spawn_with(
                 move || {
                     ran_on[api::getcpu()].fetch_add(1, Ordering::Relaxed);
@@ -63,11 +105,19 @@ fn spawn_join_thousands() -> TestResult {
             tids.push((cpu, tid));
         }
         for (cpu, tid) in tids {
-            check_eq!(api::thread_join(tid), Ok(cpu), "round {round}: CPU of a pinned thread");
+            check_eq!(
+                api::thread_join(tid),
+                Ok(cpu),
+                "round {round}: CPU of a pinned thread"
+            );
         }
     }
     for cpu in 0..api::ncpus() {
-        check_eq!(ran_on[cpu].load(Ordering::Relaxed), 250, "threads that ran on cpu{cpu}");
+        check_eq!(
+            ran_on[cpu].load(Ordering::Relaxed),
+            250,
+            "threads that ran on cpu{cpu}"
+        );
     }
     drop(ran_on);
     check_eq!(census(), before, "threads and stacks after joining");
@@ -75,8 +125,16 @@ fn spawn_join_thousands() -> TestResult {
 }
 
 fn join_errors() -> TestResult {
-    check_eq!(api::thread_join(api::gettid()), Err(Errno::EDEADLK), "joining oneself");
-    check_eq!(api::thread_join(u64::MAX), Err(Errno::ESRCH), "joining no thread");
+    check_eq!(
+        api::thread_join(api::gettid()),
+        Err(Errno::EDEADLK),
+        "joining oneself"
+    );
+    check_eq!(
+        api::thread_join(u64::MAX),
+        Err(Errno::ESRCH),
+        "joining no thread"
+    );
     let tid = api::thread_spawn(|x| x, 7).map_err(|e| alloc::format!("{e}"))?;
     check_eq!(api::thread_join(tid), Ok(7));
     check_eq!(api::thread_join(tid), Err(Errno::ESRCH), "joining twice");
@@ -93,7 +151,10 @@ fn yield_alternates() -> TestResult {
     let mut tids = Vec::new();
     for who in [b'a', b'b'] {
         let (log, start) = (log.clone(), start.clone());
-        let options = ThreadOptions { affinity: CpuSet::single(cpu), ..Default::default() };
+        let options = ThreadOptions {
+            affinity: CpuSet::single(cpu),
+            ..Default::default()
+        };
         let tid = api::thread_spawn_with(
             move || {
                 start.fetch_add(1, Ordering::AcqRel);
@@ -117,7 +178,11 @@ fn yield_alternates() -> TestResult {
     let log = log.lock();
     check_eq!(log.len(), 40, "steps logged");
     let repeats = log.windows(2).filter(|pair| pair[0] == pair[1]).count();
-    check!(repeats <= 1, "yield did not alternate the threads: {:?}", core::str::from_utf8(&log));
+    check!(
+        repeats <= 1,
+        "yield did not alternate the threads: {:?}",
+        core::str::from_utf8(&log)
+    );
     Ok(())
 }
 
@@ -131,7 +196,10 @@ fn time_slices_preempt() -> TestResult {
     let mut tids = Vec::new();
     for index in 0..3 {
         let (stop, counters) = (stop.clone(), counters.clone());
-        let options = ThreadOptions { affinity: CpuSet::single(cpu), ..Default::default() };
+        let options = ThreadOptions {
+            affinity: CpuSet::single(cpu),
+            ..Default::default()
+        };
         let tid = api::thread_spawn_with(
             move || {
                 while !stop.load(Ordering::Relaxed) {
@@ -166,7 +234,11 @@ fn sleep_lasts_its_duration() -> TestResult {
     let before = (census(), kernel::callouts_pending());
     for millis in [1u64, 5, 20] {
         let start = api::now();
-        check_eq!(api::sleep(Duration::from_millis(millis)), Ok(()), "sleep of {millis} ms");
+        check_eq!(
+            api::sleep(Duration::from_millis(millis)),
+            Ok(()),
+            "sleep of {millis} ms"
+        );
         let slept = api::now() - start;
         check!(
             slept >= Duration::from_millis(millis),
@@ -174,9 +246,16 @@ fn sleep_lasts_its_duration() -> TestResult {
         );
         // Only a bound that a lost wake-up would break: the emulator's
         // speed depends on the host's load.
-        check!(slept < Duration::from_secs(1), "a sleep of {millis} ms took {slept:?}");
+        check!(
+            slept < Duration::from_secs(1),
+            "a sleep of {millis} ms took {slept:?}"
+        );
     }
-    check_eq!((census(), kernel::callouts_pending()), before, "threads, stacks, callouts");
+    check_eq!(
+        (census(), kernel::callouts_pending()),
+        before,
+        "threads, stacks, callouts"
+    );
     Ok(())
 }
 
@@ -199,7 +278,9 @@ fn wakeup_while_switching() -> TestResult {
     // waker often finds the sleeper queued but still switching away. No
     // wake-up may be lost (the sleeper would hang) and the thread must
     // not run twice (the scheduler checks its state at every pick).
-    let event = Arc::new(Event { state: SpinLockIrq::new((false, 0)) });
+    let event = Arc::new(Event {
+        state: SpinLockIrq::new((false, 0)),
+    });
     const ROUNDS: usize = 2000;
     let sleeper_event = event.clone();
     let sleeper = api::thread_spawn_with(
@@ -216,7 +297,10 @@ fn wakeup_while_switching() -> TestResult {
             }
             0
         },
-        ThreadOptions { affinity: CpuSet::single(1), ..Default::default() },
+        ThreadOptions {
+            affinity: CpuSet::single(1),
+            ..Default::default()
+        },
     )
     .map_err(|e| alloc::format!("{e}"))?;
     let waker_event = event.clone();
@@ -238,7 +322,10 @@ fn wakeup_while_switching() -> TestResult {
             }
             0
         },
-        ThreadOptions { affinity: CpuSet::single(0), ..Default::default() },
+        ThreadOptions {
+            affinity: CpuSet::single(0),
+            ..Default::default()
+        },
     )
     .map_err(|e| alloc::format!("{e}"))?;
     check_eq!(api::thread_join(waker), Ok(0));
@@ -249,7 +336,9 @@ fn wakeup_while_switching() -> TestResult {
 
 fn wakeup_one_wakes_one() -> TestResult {
     let before = census();
-    let event = Arc::new(Event { state: SpinLockIrq::new((false, 0)) });
+    let event = Arc::new(Event {
+        state: SpinLockIrq::new((false, 0)),
+    });
     let mut tids = Vec::new();
     for _ in 0..4 {
         let event = event.clone();
@@ -275,7 +364,10 @@ fn wakeup_one_wakes_one() -> TestResult {
         api::sleep(Duration::from_millis(2)).map_err(|e| alloc::format!("{e}"))?;
         check_eq!(kernel::sleeping_threads(), expected_left, "sleepers left");
     }
-    check!(!kernel::wakeup_one(channel), "wakeup_one woke a thread that was not asleep");
+    check!(
+        !kernel::wakeup_one(channel),
+        "wakeup_one woke a thread that was not asleep"
+    );
     for tid in tids {
         check_eq!(api::thread_join(tid), Ok(0));
     }
@@ -285,12 +377,22 @@ fn wakeup_one_wakes_one() -> TestResult {
 
 fn sleep_timeout() -> TestResult {
     let before = kernel::callouts_pending();
-    let event = Event { state: SpinLockIrq::new((false, 0)) };
+    let event = Event {
+        state: SpinLockIrq::new((false, 0)),
+    };
     let state = event.state.lock();
     let start = api::now();
-    let result = kernel::sleep(event.channel(), Some(state), SleepFlags::default(), Some(Duration::from_millis(3)));
+    let result = kernel::sleep(
+        event.channel(),
+        Some(state),
+        SleepFlags::default(),
+        Some(Duration::from_millis(3)),
+    );
     check_eq!(result, Err(Errno::EWOULDBLOCK), "a sleep nobody ends");
-    check!(api::now() - start >= Duration::from_millis(3), "the timeout came early");
+    check!(
+        api::now() - start >= Duration::from_millis(3),
+        "the timeout came early"
+    );
     check_eq!(kernel::callouts_pending(), before, "callouts left");
     Ok(())
 }
@@ -310,7 +412,10 @@ fn affinity_moves() -> TestResult {
             }
             0
         },
-        ThreadOptions { affinity: CpuSet::single(0), ..Default::default() },
+        ThreadOptions {
+            affinity: CpuSet::single(0),
+            ..Default::default()
+        },
     )
     .map_err(|e| alloc::format!("{e}"))?;
     let wait_for = |cpu: usize| {
@@ -331,7 +436,9 @@ fn affinity_moves() -> TestResult {
         }
         seen.store(usize::MAX, Ordering::Relaxed);
         if !wait_for(cpu) {
-            result = Err(alloc::format!("round {round}: the thread never ran on cpu{cpu}"));
+            result = Err(alloc::format!(
+                "round {round}: the thread never ran on cpu{cpu}"
+            ));
             break;
         }
     }
@@ -342,11 +449,23 @@ fn affinity_moves() -> TestResult {
 }
 
 fn affinity_errors() -> TestResult {
-    check_eq!(api::cpuset_setaffinity(0, CpuSet::EMPTY), Err(Errno::EINVAL), "empty set");
-    check_eq!(api::cpuset_setaffinity(u64::MAX, CpuSet::ALL), Err(Errno::ESRCH), "no thread");
+    check_eq!(
+        api::cpuset_setaffinity(0, CpuSet::EMPTY),
+        Err(Errno::EINVAL),
+        "empty set"
+    );
+    check_eq!(
+        api::cpuset_setaffinity(u64::MAX, CpuSet::ALL),
+        Err(Errno::ESRCH),
+        "no thread"
+    );
     let beyond = CpuSet::single(api::MAX_CPUS - 1);
     if api::ncpus() < api::MAX_CPUS {
-        check_eq!(api::cpuset_setaffinity(0, beyond), Err(Errno::EINVAL), "offline CPUs only");
+        check_eq!(
+            api::cpuset_setaffinity(0, beyond),
+            Err(Errno::EINVAL),
+            "offline CPUs only"
+        );
     }
     check_eq!(api::cpuset_getaffinity(0), Ok(CpuSet::ALL), "own affinity");
     Ok(())
@@ -360,7 +479,9 @@ fn idle_cpus_steal() -> TestResult {
     // they wait in CPU 0's queue, and the idle CPUs must take them.
     let stop = Arc::new(AtomicBool::new(false));
     let cpus_used = Arc::new(AtomicUsize::new(0));
-    let steals_before: u64 = (0..api::ncpus()).map(|c| kernel::sched_figures(c).steals).sum();
+    let steals_before: u64 = (0..api::ncpus())
+        .map(|c| kernel::sched_figures(c).steals)
+        .sum();
     let mut tids = Vec::new();
     for _ in 0..api::ncpus() * 2 {
         let (stop, cpus_used) = (stop.clone(), cpus_used.clone());
@@ -372,7 +493,10 @@ fn idle_cpus_steal() -> TestResult {
                 }
                 0
             },
-            ThreadOptions { affinity: CpuSet::single(0), ..Default::default() },
+            ThreadOptions {
+                affinity: CpuSet::single(0),
+                ..Default::default()
+            },
         )
         .map_err(|e| alloc::format!("{e}"))?;
         tids.push(tid);
@@ -389,8 +513,14 @@ fn idle_cpus_steal() -> TestResult {
     for tid in tids {
         check_eq!(api::thread_join(tid), Ok(0));
     }
-    let steals: u64 = (0..api::ncpus()).map(|c| kernel::sched_figures(c).steals).sum();
-    check_eq!(cpus_used.load(Ordering::Relaxed), all, "CPUs that ran the threads (bits)");
+    let steals: u64 = (0..api::ncpus())
+        .map(|c| kernel::sched_figures(c).steals)
+        .sum();
+    check_eq!(
+        cpus_used.load(Ordering::Relaxed),
+        all,
+        "CPUs that ran the threads (bits)"
+    );
     check!(steals > steals_before, "no CPU stole a thread");
     Ok(())
 }
@@ -404,7 +534,10 @@ fn exit_while_being_woken() -> TestResult {
     for round in 0..1000 {
         let tid = api::thread_spawn_with(
             || 0,
-            ThreadOptions { affinity: CpuSet::single(other), ..Default::default() },
+            ThreadOptions {
+                affinity: CpuSet::single(other),
+                ..Default::default()
+            },
         )
         .map_err(|e| alloc::format!("round {round}: {e}"))?;
         // Wake whatever might sleep on a channel near the thread while it

@@ -9,18 +9,42 @@ use core::time::Duration;
 
 use crate::api::kernel::{self, SingleMode, SleepFlags, SpinLockIrq, ThreadGroup};
 use crate::api::test::{Case, TestResult};
-use crate::api::{self, CpuSet, Errno, Tid, ThreadOptions};
+use crate::api::{self, CpuSet, Errno, ThreadOptions, Tid};
 use crate::{check, check_eq};
 
 pub const CASES: &[Case] = &[
-    Case { name: "exit_stops_threads_spinning_in_payload_code", run: exit_stops_spinners },
-    Case { name: "exit_interrupts_interruptible_sleepers", run: exit_interrupts_sleepers },
-    Case { name: "exit_waits_for_uninterruptible_sleepers", run: exit_waits_for_sleepers },
-    Case { name: "exit_races_members_exiting_themselves", run: exit_races_member_exits },
-    Case { name: "two_members_single_thread_at_once", run: two_single_at_once },
-    Case { name: "boundary_suspends_and_resumes", run: boundary_suspends_and_resumes },
-    Case { name: "no_exit_leaves_interruptible_sleepers_asleep", run: no_exit_leaves_sleepers },
-    Case { name: "single_outside_a_group_is_refused", run: outside_a_group },
+    Case {
+        name: "exit_stops_threads_spinning_in_payload_code",
+        run: exit_stops_spinners,
+    },
+    Case {
+        name: "exit_interrupts_interruptible_sleepers",
+        run: exit_interrupts_sleepers,
+    },
+    Case {
+        name: "exit_waits_for_uninterruptible_sleepers",
+        run: exit_waits_for_sleepers,
+    },
+    Case {
+        name: "exit_races_members_exiting_themselves",
+        run: exit_races_member_exits,
+    },
+    Case {
+        name: "two_members_single_thread_at_once",
+        run: two_single_at_once,
+    },
+    Case {
+        name: "boundary_suspends_and_resumes",
+        run: boundary_suspends_and_resumes,
+    },
+    Case {
+        name: "no_exit_leaves_interruptible_sleepers_asleep",
+        run: no_exit_leaves_sleepers,
+    },
+    Case {
+        name: "single_outside_a_group_is_refused",
+        run: outside_a_group,
+    },
 ];
 
 /// What members of a test group report. Tests keep it in a static, and
@@ -53,7 +77,10 @@ impl Board {
 }
 
 fn spread(index: usize) -> ThreadOptions {
-    ThreadOptions { affinity: CpuSet::single(index % api::ncpus()), ..Default::default() }
+    ThreadOptions {
+        affinity: CpuSet::single(index % api::ncpus()),
+        ..Default::default()
+    }
 }
 
 fn spawn(
@@ -116,11 +143,23 @@ fn exit_stops_spinners() -> TestResult {
                 Err(_) => 2,
             }
         })?;
-        check_eq!(api::thread_join(leader), Ok(1), "round {round}: leader's thread_single");
-        check_eq!(group.len(), 0, "round {round}: members left after the leader");
+        check_eq!(
+            api::thread_join(leader),
+            Ok(1),
+            "round {round}: leader's thread_single"
+        );
+        check_eq!(
+            group.len(),
+            0,
+            "round {round}: members left after the leader"
+        );
         for tid in tids {
             // 0: stopped at the boundary, not the 7 of a normal return.
-            check_eq!(api::thread_join(tid), Ok(0), "round {round}: a spinner's result");
+            check_eq!(
+                api::thread_join(tid),
+                Ok(0),
+                "round {round}: a spinner's result"
+            );
         }
     }
     check_eq!(api::nthreads(), before, "threads alive");
@@ -154,7 +193,10 @@ fn exit_interrupts_sleepers() -> TestResult {
         usize::from(kernel::thread_single(SingleMode::Exit).is_ok())
     })?;
     check_eq!(api::thread_join(leader), Ok(1), "leader's thread_single");
-    check!(api::now() - start < Duration::from_secs(10), "sleepers were not interrupted");
+    check!(
+        api::now() - start < Duration::from_secs(10),
+        "sleepers were not interrupted"
+    );
     for tid in tids {
         check_eq!(api::thread_join(tid), Ok(0), "a sleeper's result");
     }
@@ -200,7 +242,11 @@ fn exit_waits_for_sleepers() -> TestResult {
     *WOKEN.lock() = true;
     kernel::wakeup(channel);
     check_eq!(api::thread_join(leader), Ok(1), "leader's thread_single");
-    check_eq!(api::thread_join(sleeper), Ok(0), "the sleeper ended at its boundary");
+    check_eq!(
+        api::thread_join(sleeper),
+        Ok(0),
+        "the sleeper ended at its boundary"
+    );
     Ok(())
 }
 
@@ -231,7 +277,10 @@ fn exit_races_member_exits() -> TestResult {
         check_eq!(api::thread_join(leader), Ok(1), "round {round}: leader");
         for tid in tids {
             let result = api::thread_join(tid);
-            check!(result == Ok(9) || result == Ok(0), "round {round}: member ended with {result:?}");
+            check!(
+                result == Ok(9) || result == Ok(0),
+                "round {round}: member ended with {result:?}"
+            );
         }
     }
     check_eq!(api::nthreads(), before, "threads alive");
@@ -267,10 +316,20 @@ fn two_single_at_once() -> TestResult {
         }
         for tid in tids {
             let result = api::thread_join(tid);
-            check!(result == Ok(1) || result == Ok(0), "round {round}: a member ended with {result:?}");
+            check!(
+                result == Ok(1) || result == Ok(0),
+                "round {round}: a member ended with {result:?}"
+            );
         }
-        check_eq!(WINS.load(Ordering::Acquire), 1, "round {round}: thread_single winners");
-        check!(BUSY.load(Ordering::Acquire) <= 1, "round {round}: more than one loser");
+        check_eq!(
+            WINS.load(Ordering::Acquire),
+            1,
+            "round {round}: thread_single winners"
+        );
+        check!(
+            BUSY.load(Ordering::Acquire) <= 1,
+            "round {round}: more than one loser"
+        );
     }
     Ok(())
 }
@@ -303,14 +362,20 @@ fn boundary_suspends_and_resumes() -> TestResult {
         Ok(1),
         "leader (10: refused, 11: threads ran while suspended)"
     );
-    wait_for("the members to resume", Duration::from_secs(2), || group.suspended() == 0)?;
+    wait_for("the members to resume", Duration::from_secs(2), || {
+        group.suspended() == 0
+    })?;
     let resumed_from = BOARD.progress.load(Ordering::Acquire);
     wait_for("progress after the resume", Duration::from_secs(2), || {
         BOARD.progress.load(Ordering::Acquire) > resumed_from + 1000
     })?;
     BOARD.stop.store(true, Ordering::Release);
     for tid in tids {
-        check_eq!(api::thread_join(tid), Ok(7), "a resumed spinner returns normally");
+        check_eq!(
+            api::thread_join(tid),
+            Ok(7),
+            "a resumed spinner returns normally"
+        );
     }
     Ok(())
 }
@@ -328,7 +393,9 @@ fn no_exit_leaves_sleepers() -> TestResult {
             let _kernel = kernel::enter_kernel();
             let mut woken = event.lock();
             started.fetch_add(1, Ordering::AcqRel);
-            let flags = SleepFlags { interruptible: true };
+            let flags = SleepFlags {
+                interruptible: true,
+            };
             while !*woken {
                 match kernel::sleep(channel, Some(woken), flags, None) {
                     Ok(()) => {}
@@ -352,11 +419,19 @@ fn no_exit_leaves_sleepers() -> TestResult {
         }
         usize::from(kernel::thread_single_end().is_ok())
     })?;
-    check_eq!(api::thread_join(leader), Ok(1), "leader (10: refused, 11: sleepers were woken)");
+    check_eq!(
+        api::thread_join(leader),
+        Ok(1),
+        "leader (10: refused, 11: sleepers were woken)"
+    );
     *event.lock() = true;
     kernel::wakeup(channel);
     for tid in tids {
-        check_eq!(api::thread_join(tid), Ok(4), "a sleeper woken normally after the resume");
+        check_eq!(
+            api::thread_join(tid),
+            Ok(4),
+            "a sleeper woken normally after the resume"
+        );
     }
     Ok(())
 }

@@ -128,8 +128,11 @@ fn spawn_thread(
     options: ThreadOptions,
     group: Option<alloc::sync::Arc<crate::sched::group::ThreadGroup>>,
 ) -> Result<Tid, Errno> {
-    let options =
-        crate::sched::SpawnOptions { priority: options.priority, affinity: options.affinity, group };
+    let options = crate::sched::SpawnOptions {
+        priority: options.priority,
+        affinity: options.affinity,
+        group,
+    };
     let thread = crate::sched::spawn(alloc::boxed::Box::new(body), options)?;
     let tid = thread.tid;
     crate::sched::registry::insert(thread);

@@ -109,7 +109,12 @@ mod tests {
 
     #[test]
     fn display_names_cpu_and_class() {
-        let fault = Fault { cpu: 1, esr: 0x9600_0007, far: 0x10, elr: 0x4008_1000 };
+        let fault = Fault {
+            cpu: 1,
+            esr: 0x9600_0007,
+            far: 0x10,
+            elr: 0x4008_1000,
+        };
         extern crate std;
         let text = std::format!("{fault}");
         assert!(text.starts_with("data abort on cpu1: EC=0x25"), "{text}");

@@ -62,16 +62,28 @@ pub enum MemoryKind {
 
 impl MemoryKind {
     /// Kernel text.
-    pub const TEXT: Self = Self::Normal { writable: false, executable: true };
+    pub const TEXT: Self = Self::Normal {
+        writable: false,
+        executable: true,
+    };
     /// Read-only data.
-    pub const RODATA: Self = Self::Normal { writable: false, executable: false };
+    pub const RODATA: Self = Self::Normal {
+        writable: false,
+        executable: false,
+    };
     /// Read/write data, never executable.
-    pub const DATA: Self = Self::Normal { writable: true, executable: false };
+    pub const DATA: Self = Self::Normal {
+        writable: true,
+        executable: false,
+    };
 
     /// Attribute bits of a block or page descriptor of this kind.
     fn descriptor_bits(self) -> u64 {
         match self {
-            Self::Normal { writable, executable } => {
+            Self::Normal {
+                writable,
+                executable,
+            } => {
                 let mut bits = (ATTR_NORMAL << ATTR_INDEX_SHIFT)
                     | INNER_SHAREABLE
                     | ACCESS_FLAG
@@ -205,7 +217,11 @@ impl<'a> Mapper<'a> {
         if end > 1 << VA_BITS {
             return Err(MapError::OutOfRange);
         }
-        if let MemoryKind::Normal { writable: true, executable: true } = kind {
+        if let MemoryKind::Normal {
+            writable: true,
+            executable: true,
+        } = kind
+        {
             return Err(MapError::WriteAndExecute);
         }
         let mut va = start;
@@ -225,14 +241,24 @@ impl<'a> Mapper<'a> {
     ///
     /// # Errors
     /// As [`Self::identity_map`].
-    pub fn map_pages(&mut self, va: u64, pa: u64, len: u64, kind: MemoryKind) -> Result<(), MapError> {
+    pub fn map_pages(
+        &mut self,
+        va: u64,
+        pa: u64,
+        len: u64,
+        kind: MemoryKind,
+    ) -> Result<(), MapError> {
         if va % PAGE_SIZE != 0 || pa % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
             return Err(MapError::Unaligned);
         }
         if va.checked_add(len).is_none_or(|end| end > 1 << VA_BITS) {
             return Err(MapError::OutOfRange);
         }
-        if let MemoryKind::Normal { writable: true, executable: true } = kind {
+        if let MemoryKind::Normal {
+            writable: true,
+            executable: true,
+        } = kind
+        {
             return Err(MapError::WriteAndExecute);
         }
         for offset in (0..len).step_by(PAGE_SIZE as usize) {
@@ -365,7 +391,9 @@ mod tests {
     fn uses_the_largest_aligned_blocks() {
         let mut tables = pool(8);
         let mut mapper = Mapper::new(&mut tables);
-        mapper.identity_map(GIB, GIB + 2 * MIB + 8192, MemoryKind::DATA).unwrap();
+        mapper
+            .identity_map(GIB, GIB + 2 * MIB + 8192, MemoryKind::DATA)
+            .unwrap();
         // One 1 GiB block, one 2 MiB block (one L2 table), two pages (one L3).
         assert_eq!(mapper.tables_used(), 3);
         let (pa, kind) = mapper.translate(GIB + 12345).unwrap();
@@ -380,10 +408,17 @@ mod tests {
         let mut mapper = Mapper::new(&mut tables);
         let base = 0x4008_0000;
         mapper.identity_map(base, 0x2000, MemoryKind::TEXT).unwrap();
-        mapper.identity_map(base + 0x2000, 0x1000, MemoryKind::RODATA).unwrap();
-        mapper.identity_map(0x0900_0000, 0x1000, MemoryKind::Device).unwrap();
+        mapper
+            .identity_map(base + 0x2000, 0x1000, MemoryKind::RODATA)
+            .unwrap();
+        mapper
+            .identity_map(0x0900_0000, 0x1000, MemoryKind::Device)
+            .unwrap();
         assert_eq!(mapper.translate(base + 0x1ff8).unwrap().1, MemoryKind::TEXT);
-        assert_eq!(mapper.translate(base + 0x2000).unwrap().1, MemoryKind::RODATA);
+        assert_eq!(
+            mapper.translate(base + 0x2000).unwrap().1,
+            MemoryKind::RODATA
+        );
         assert_eq!(mapper.translate(0x0900_0018).unwrap().1, MemoryKind::Device);
         assert!(mapper.translate(base + 0x3000).is_none());
     }
@@ -392,8 +427,14 @@ mod tests {
     fn refuses_write_and_execute() {
         let mut tables = pool(2);
         let mut mapper = Mapper::new(&mut tables);
-        let wx = MemoryKind::Normal { writable: true, executable: true };
-        assert_eq!(mapper.identity_map(0, 4096, wx), Err(MapError::WriteAndExecute));
+        let wx = MemoryKind::Normal {
+            writable: true,
+            executable: true,
+        };
+        assert_eq!(
+            mapper.identity_map(0, 4096, wx),
+            Err(MapError::WriteAndExecute)
+        );
         assert_eq!(mapper.tables_used(), 1);
     }
 
@@ -401,12 +442,17 @@ mod tests {
     fn refuses_double_mapping_and_bad_ranges() {
         let mut tables = pool(4);
         let mut mapper = Mapper::new(&mut tables);
-        mapper.identity_map(2 * MIB, 2 * MIB, MemoryKind::DATA).unwrap();
+        mapper
+            .identity_map(2 * MIB, 2 * MIB, MemoryKind::DATA)
+            .unwrap();
         assert_eq!(
             mapper.identity_map(3 * MIB, 4096, MemoryKind::DATA),
             Err(MapError::AlreadyMapped { va: 3 * MIB })
         );
-        assert_eq!(mapper.identity_map(1, 4096, MemoryKind::DATA), Err(MapError::Unaligned));
+        assert_eq!(
+            mapper.identity_map(1, 4096, MemoryKind::DATA),
+            Err(MapError::Unaligned)
+        );
         assert_eq!(
             mapper.identity_map(1 << VA_BITS, 4096, MemoryKind::DATA),
             Err(MapError::OutOfRange)
@@ -418,7 +464,9 @@ mod tests {
         let mut tables = pool(4);
         let mut mapper = Mapper::new(&mut tables);
         let va = 0x40_0000_1000;
-        mapper.map_pages(va, 0x4123_4000, 0x3000, MemoryKind::DATA).unwrap();
+        mapper
+            .map_pages(va, 0x4123_4000, 0x3000, MemoryKind::DATA)
+            .unwrap();
         assert_eq!(mapper.translate(va + 0x2010).unwrap().0, 0x4123_6010);
         assert!(mapper.translate(va - 0x1000).is_none());
         mapper.unmap_pages(va + 0x1000, 0x1000).unwrap();
@@ -430,7 +478,9 @@ mod tests {
         );
         let used = mapper.tables_used();
         let mut again = Mapper::resume(&mut tables, used);
-        again.map_pages(va + 0x1000, 0x5000_0000, 0x1000, MemoryKind::DATA).unwrap();
+        again
+            .map_pages(va + 0x1000, 0x5000_0000, 0x1000, MemoryKind::DATA)
+            .unwrap();
         assert_eq!(again.tables_used(), used);
     }
 
@@ -446,7 +496,10 @@ mod tests {
     #[test]
     fn descriptors_carry_the_architected_bits() {
         let device = MemoryKind::Device.descriptor_bits();
-        assert_eq!(device & (PRIVILEGED_EXECUTE_NEVER | ACCESS_FLAG), PRIVILEGED_EXECUTE_NEVER | ACCESS_FLAG);
+        assert_eq!(
+            device & (PRIVILEGED_EXECUTE_NEVER | ACCESS_FLAG),
+            PRIVILEGED_EXECUTE_NEVER | ACCESS_FLAG
+        );
         let text = MemoryKind::TEXT.descriptor_bits();
         assert_eq!(text & PRIVILEGED_EXECUTE_NEVER, 0);
         assert_ne!(text & READ_ONLY, 0);

@@ -18,7 +18,10 @@ impl<T> Mmio<T> {
     /// mapped as device memory for as long as the view is used, and every
     /// access through it must be one the device allows from any CPU.
     pub const unsafe fn new(base: usize) -> Self {
-        Self { base, registers: PhantomData }
+        Self {
+            base,
+            registers: PhantomData,
+        }
     }
 
     /// The block's address.

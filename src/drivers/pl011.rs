@@ -88,7 +88,9 @@ impl Pl011 {
     /// life, driven by nothing else.
     pub const unsafe fn new(base: usize) -> Self {
         // SAFETY: forwarded from the caller.
-        Self { registers: unsafe { Mmio::new(base) } }
+        Self {
+            registers: unsafe { Mmio::new(base) },
+        }
     }
 
     /// Programs 8N1 at 115200 baud when the reference clock is known, and
@@ -105,13 +107,21 @@ impl Pl011 {
         //    (TRM 3.3.6), rounded to nearest.
         if let Some(clock) = clock_hz {
             let divisor_x64 = (clock * 4 + BAUD_RATE / 2) / BAUD_RATE;
-            self.registers.IBRD.write(IBRD::BAUD_DIVINT.val((divisor_x64 >> 6) as u32));
-            self.registers.FBRD.write(FBRD::BAUD_DIVFRAC.val((divisor_x64 & 0x3f) as u32));
+            self.registers
+                .IBRD
+                .write(IBRD::BAUD_DIVINT.val((divisor_x64 >> 6) as u32));
+            self.registers
+                .FBRD
+                .write(FBRD::BAUD_DIVFRAC.val((divisor_x64 & 0x3f) as u32));
         }
         // 4. 8 bits, no parity, one stop bit, FIFOs on; the LCR_H write
         //    also latches the divisors.
-        self.registers.LCR_H.write(LCR_H::WLEN::EightBit + LCR_H::FEN::SET);
-        self.registers.CR.write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
+        self.registers
+            .LCR_H
+            .write(LCR_H::WLEN::EightBit + LCR_H::FEN::SET);
+        self.registers
+            .CR
+            .write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
     }
 
     /// Sends one byte, waiting for room in the transmit FIFO.

@@ -21,15 +21,27 @@ pub fn console(uart: &UartDescription) -> Pl011 {
 /// The interrupt controller described by `gic`.
 pub fn interrupt_controller(gic: &GicDescription) -> InterruptController {
     match *gic {
-        GicDescription::V2 { distributor, cpu_interface } => {
+        GicDescription::V2 {
+            distributor,
+            cpu_interface,
+        } => {
             // SAFETY: see the module documentation; one instance exists.
-            let gic = unsafe { GicV2::new(distributor.start as usize, cpu_interface.start as usize) };
+            let gic =
+                unsafe { GicV2::new(distributor.start as usize, cpu_interface.start as usize) };
             InterruptController::V2(gic)
         }
-        GicDescription::V3 { distributor, redistributors, stride } => {
+        GicDescription::V3 {
+            distributor,
+            redistributors,
+            stride,
+        } => {
             // SAFETY: see the module documentation; one instance exists.
             let gic = unsafe {
-                GicV3::new(distributor.start as usize, redistributors.start as usize, stride as usize)
+                GicV3::new(
+                    distributor.start as usize,
+                    redistributors.start as usize,
+                    stride as usize,
+                )
             };
             InterruptController::V3(gic)
         }

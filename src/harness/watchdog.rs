@@ -51,7 +51,9 @@ pub fn check(now: u64) {
     }
     // One CPU reports; the others see it disarmed.
     if ARMED.swap(false, Ordering::AcqRel) {
-        let name = NAME.try_lock().map_or(FixedText::from_str("?"), |name| *name);
+        let name = NAME
+            .try_lock()
+            .map_or(FixedText::from_str("?"), |name| *name);
         let name = name.as_str();
         let index = INDEX.load(Ordering::Relaxed);
         crate::println!(

@@ -77,12 +77,15 @@ impl Callout {
     pub fn new() -> Self {
         Self {
             shared: Arc::new(Shared {
-                state: SpinLockIrq::ordered(LockClass::CalloutState, State {
-                    pending: None,
-                    running_on: None,
-                    draining: false,
-                    handler: None,
-                }),
+                state: SpinLockIrq::ordered(
+                    LockClass::CalloutState,
+                    State {
+                        pending: None,
+                        running_on: None,
+                        draining: false,
+                        handler: None,
+                    },
+                ),
             }),
         }
     }
@@ -113,7 +116,12 @@ impl Callout {
         wheel.insert(due, (self.shared.clone(), arming));
         drop(wheel);
         PENDING.fetch_add(1, Ordering::Relaxed);
-        state.pending = Some(Pending { cpu: this, due, deadline, arming });
+        state.pending = Some(Pending {
+            cpu: this,
+            due,
+            deadline,
+            arming,
+        });
         state.handler = Some(handler);
         cancelled
     }
@@ -181,9 +189,9 @@ fn cancel_locked(shared: &Arc<Shared>, state: &mut State) -> bool {
     // The tick may have taken the entry out of its wheel already and be
     // about to look at this state: with `pending` cleared under the lock
     // it will not run the handler, so the run is cancelled either way.
-    let entry = WHEELS[pending.cpu]
-        .lock()
-        .remove(pending.due, |(s, a)| Arc::ptr_eq(s, shared) && *a == pending.arming);
+    let entry = WHEELS[pending.cpu].lock().remove(pending.due, |(s, a)| {
+        Arc::ptr_eq(s, shared) && *a == pending.arming
+    });
     if entry.is_some() {
         PENDING.fetch_sub(1, Ordering::Relaxed);
     }
@@ -211,7 +219,9 @@ pub fn expire(this: usize, now: u64) {
         if counter < pending.deadline {
             // The tick came early: wait for the next one.
             pending.due = now + 1;
-            WHEELS[this].lock().insert(pending.due, (shared.clone(), arming));
+            WHEELS[this]
+                .lock()
+                .insert(pending.due, (shared.clone(), arming));
             PENDING.fetch_add(1, Ordering::Relaxed);
             state.pending = Some(pending);
             continue;

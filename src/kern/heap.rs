@@ -53,7 +53,10 @@ pub fn total() -> usize {
 // serialises all calls.
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.0.lock().alloc(layout).map_or(core::ptr::null_mut(), NonNull::as_ptr)
+        self.0
+            .lock()
+            .alloc(layout)
+            .map_or(core::ptr::null_mut(), NonNull::as_ptr)
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {

@@ -6,20 +6,21 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use log::{info, warn};
 
 use super::{clock, console, heap, interrupt, machine, smp};
-use crate::sched::scheduler;
-use crate::arch::{boot, cpu, exception, mmu};
 use crate::arch::translation::MemoryKind;
+use crate::arch::{boot, cpu, exception, mmu};
 use crate::platform::bootargs::BootArgs;
 use crate::platform::machine::{Machine, Source};
 use crate::platform::range_set::PhysRange;
 use crate::platform::{atags, board, devicetree, fdt_blob, layout};
+use crate::sched::scheduler;
 
 /// Largest device tree the kernel copies (QEMU's raspi4b tree is 27 KiB,
 /// Debian's Pi 4 tree 55 KiB).
 const DEVICE_TREE_MAX: usize = 128 * 1024;
 
 /// The device tree without its NOP tokens; only used during boot.
-static DEVICE_TREE_COPY: spin::Mutex<[u8; DEVICE_TREE_MAX]> = spin::Mutex::new([0; DEVICE_TREE_MAX]);
+static DEVICE_TREE_COPY: spin::Mutex<[u8; DEVICE_TREE_MAX]> =
+    spin::Mutex::new([0; DEVICE_TREE_MAX]);
 
 /// Heap bytes at the end of boot, for the leak checks of the tests.
 static HEAP_AFTER_BOOT: AtomicU64 = AtomicU64::new(0);
@@ -48,7 +49,11 @@ pub fn primary(device_tree: usize) -> ! {
         let level = console::parse_level(args.value("loglevel"));
         console::init(crate::drivers::probe::console(&uart), uart.clock_hz, level);
     }
-    info!("kestrel {} booting on {}", env!("CARGO_PKG_VERSION"), machine.model.as_str());
+    info!(
+        "kestrel {} booting on {}",
+        env!("CARGO_PKG_VERSION"),
+        machine.model.as_str()
+    );
     match (machine.source, fallback_reason) {
         (Source::DeviceTree { blob }, _) => {
             info!("device tree at {:#x} ({} bytes)", blob.start, blob.len())
@@ -62,7 +67,10 @@ pub fn primary(device_tree: usize) -> ! {
         panic!("cannot run on this machine: {what}");
     }
     if machine.cpus_described > machine.cpu_count {
-        warn!("{} CPUs described, {} used (MAX_CPUS)", machine.cpus_described, machine.cpu_count);
+        warn!(
+            "{} CPUs described, {} used (MAX_CPUS)",
+            machine.cpus_described, machine.cpu_count
+        );
     }
 
     // 4. The kernel map.
@@ -145,7 +153,11 @@ fn describe_machine(address: usize) -> (Machine, Option<&'static str>) {
         Ok(machine) => return (machine, None),
         Err(reason) => reason,
     };
-    let mut machine = if cfg!(board = "rpi4") { board::raspberry_pi_4() } else { board::qemu_virt() };
+    let mut machine = if cfg!(board = "rpi4") {
+        board::raspberry_pi_4()
+    } else {
+        board::qemu_virt()
+    };
     let atags = boot::boot_memory(address, 4096).and_then(atags::parse);
     if let Some(atags) = atags {
         if let Some(line) = atags.command_line {
@@ -154,7 +166,9 @@ fn describe_machine(address: usize) -> (Machine, Option<&'static str>) {
         if atags.memory_count > 0 {
             machine.memory = Default::default();
             for &(start, size) in &atags.memory[..atags.memory_count] {
-                let _ = machine.memory.insert(PhysRange::from_base_size(start, size));
+                let _ = machine
+                    .memory
+                    .insert(PhysRange::from_base_size(start, size));
             }
         }
     }
@@ -166,7 +180,8 @@ fn read_device_tree(address: usize) -> Result<Machine, &'static str> {
     let size = fdt_blob::total_size_at(header).map_err(|_| "not a device tree")?;
     let blob = boot::boot_memory(address, size).ok_or("tree runs outside boot RAM")?;
     let mut copy = DEVICE_TREE_COPY.lock();
-    let stripped = fdt_blob::strip_nops(blob, &mut copy[..]).map_err(|_| "tree too large or bad")?;
+    let stripped =
+        fdt_blob::strip_nops(blob, &mut copy[..]).map_err(|_| "tree too large or bad")?;
     let range = PhysRange::from_base_size(address as u64, size as u64);
     devicetree::parse(&copy[..stripped], range).map_err(|error| match error {
         devicetree::DeviceTreeError::Blob(_) => "bad blob",
@@ -177,7 +192,11 @@ fn read_device_tree(address: usize) -> Result<Machine, &'static str> {
 
 fn install_kernel_map(machine: &Machine, image: PhysRange) {
     use crate::arch::mmu::Region;
-    let mut ram = [Region { start: 0, len: 0, kind: MemoryKind::DATA }; 16];
+    let mut ram = [Region {
+        start: 0,
+        len: 0,
+        kind: MemoryKind::DATA,
+    }; 16];
     let mut count = 0;
     for region in machine.memory.iter() {
         // RAM around the image; the image itself is mapped section by
@@ -187,15 +206,27 @@ fn install_kernel_map(machine: &Machine, image: PhysRange) {
             PhysRange::new(image.end.clamp(region.start, region.end), region.end),
         ] {
             if !piece.is_empty() && count < ram.len() {
-                ram[count] = Region { start: piece.start, len: piece.len(), kind: MemoryKind::DATA };
+                ram[count] = Region {
+                    start: piece.start,
+                    len: piece.len(),
+                    kind: MemoryKind::DATA,
+                };
                 count += 1;
             }
         }
     }
-    let mut devices = [Region { start: 0, len: 0, kind: MemoryKind::Device }; 4];
+    let mut devices = [Region {
+        start: 0,
+        len: 0,
+        kind: MemoryKind::Device,
+    }; 4];
     let mut device_count = 0;
     for range in layout::device_ranges(machine) {
-        devices[device_count] = Region { start: range.start, len: range.len(), kind: MemoryKind::Device };
+        devices[device_count] = Region {
+            start: range.start,
+            len: range.len(),
+            kind: MemoryKind::Device,
+        };
         device_count += 1;
     }
     match mmu::install_kernel_map(&ram[..count], &devices[..device_count]) {

@@ -35,7 +35,9 @@ pub fn init(controller: InterruptController, timer_intid: u32) {
 /// # Panics
 /// Before [`init`]: boot runs it before any CPU takes interrupts.
 pub fn controller() -> &'static InterruptController {
-    CONTROLLER.get().expect("interrupt controller set up at boot")
+    CONTROLLER
+        .get()
+        .expect("interrupt controller set up at boot")
 }
 
 /// This CPU's interrupts: the controller's CPU interface, the two SGIs

@@ -81,7 +81,10 @@ fn order_acquire(class: LockClass) {
 fn order_release(class: LockClass) {
     if class != LockClass::Unordered {
         let held = &HELD[cpu::id()];
-        held.store(held.load(Ordering::Relaxed) & !(1 << class as u32), Ordering::Relaxed);
+        held.store(
+            held.load(Ordering::Relaxed) & !(1 << class as u32),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -108,7 +111,11 @@ impl<T> SpinLockIrq<T> {
 
     /// An unlocked lock of `class` around `value`.
     pub const fn ordered(class: LockClass, value: T) -> Self {
-        Self { inner: spin::mutex::Mutex::new(value), owner: AtomicUsize::new(NO_OWNER), class }
+        Self {
+            inner: spin::mutex::Mutex::new(value),
+            owner: AtomicUsize::new(NO_OWNER),
+            class,
+        }
     }
 
     /// Masks IRQs, then spins until the lock is free.
@@ -121,7 +128,11 @@ impl<T> SpinLockIrq<T> {
         order_acquire(self.class);
         let guard = self.inner.lock();
         self.owner.store(cpu::id(), Ordering::Relaxed);
-        SpinLockIrqGuard { lock: self, guard: Some(guard), irq }
+        SpinLockIrqGuard {
+            lock: self,
+            guard: Some(guard),
+            irq,
+        }
     }
 
     /// Takes the lock if it is free right now.
@@ -131,7 +142,11 @@ impl<T> SpinLockIrq<T> {
             Some(guard) => {
                 order_acquire(self.class);
                 self.owner.store(cpu::id(), Ordering::Relaxed);
-                Some(SpinLockIrqGuard { lock: self, guard: Some(guard), irq })
+                Some(SpinLockIrqGuard {
+                    lock: self,
+                    guard: Some(guard),
+                    irq,
+                })
             }
             None => {
                 cpu::irq_restore(irq);

@@ -21,5 +21,7 @@ pub fn get() -> Option<&'static Machine> {
 /// # Panics
 /// Before [`set`]: boot publishes it before starting anything that asks.
 pub fn machine() -> &'static Machine {
-    MACHINE.get().expect("machine description published at boot")
+    MACHINE
+        .get()
+        .expect("machine description published at boot")
 }

@@ -181,12 +181,6 @@ impl<T> Mutex<T> {
     }
 }
 
-impl<T: Default> Default for Mutex<T> {
-    fn default() -> Self {
-        Self::new(T::default())
-    }
-}
-
 impl<T> Deref for MutexGuard<'_, T> {
     type Target = T;
 

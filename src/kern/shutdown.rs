@@ -11,7 +11,8 @@ use crate::platform::bootargs::BootArgs;
 /// Ends the run with `code` (0: success).
 pub fn exit(code: u32) -> ! {
     let machine = super::machine::get();
-    let semihosting = machine.is_some_and(|m| BootArgs::new(m.bootargs.as_str()).has("semihosting"));
+    let semihosting =
+        machine.is_some_and(|m| BootArgs::new(m.bootargs.as_str()).has("semihosting"));
     if semihosting {
         semihosting::exit(code);
     }

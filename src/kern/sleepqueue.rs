@@ -24,7 +24,7 @@ use super::lock::{LockClass, SpinLockIrq, SpinLockIrqGuard};
 use crate::api::Errno;
 use crate::sched::ast::KernelEntry;
 use crate::sched::scheduler;
-use crate::sched::thread::{State, Thread, FLAG_EXIT, FLAG_SUSPEND};
+use crate::sched::thread::{FLAG_EXIT, FLAG_SUSPEND, State, Thread};
 
 const BUCKETS: usize = 64;
 
@@ -75,7 +75,8 @@ pub fn sleep<T>(
     let generation = me.sleep_generation.fetch_add(1, Ordering::Relaxed) + 1;
     me.wait_channel.store(channel, Ordering::Relaxed);
     me.wake_reason.store(0, Ordering::Relaxed);
-    me.interruptible.store(flags.interruptible, Ordering::Relaxed);
+    me.interruptible
+        .store(flags.interruptible, Ordering::Relaxed);
     me.set_state(State::Sleeping);
     queue.push(me.clone());
     drop(queue);
@@ -174,9 +175,8 @@ fn wake_thread(thread: &Arc<Thread>, generation: u64, reason: Errno) -> bool {
     let channel = thread.wait_channel.load(Ordering::Relaxed);
     let mut queue = bucket(channel).lock();
     let current = thread.sleep_generation.load(Ordering::Relaxed) == generation;
-    let taken = current
-        && thread.state() == State::Sleeping
-        && take_with(&mut queue, thread, reason.0);
+    let taken =
+        current && thread.state() == State::Sleeping && take_with(&mut queue, thread, reason.0);
     let emptied = release_if_empty(&mut queue);
     drop(queue);
     drop(emptied);

@@ -68,9 +68,14 @@ pub fn start_secondaries(machine: &Machine) -> usize {
         boot::prepare_secondary(cpu);
         let started = match description.enable_method {
             EnableMethod::Psci => match psci {
-                Some(psci) => psci.cpu_on(description.mpidr, entry, cpu as u64).map_err(|e| {
-                    log::warn!("cpu{cpu} (mpidr {:#x}): CPU_ON failed: {e}", description.mpidr)
-                }),
+                Some(psci) => psci
+                    .cpu_on(description.mpidr, entry, cpu as u64)
+                    .map_err(|e| {
+                        log::warn!(
+                            "cpu{cpu} (mpidr {:#x}): CPU_ON failed: {e}",
+                            description.mpidr
+                        )
+                    }),
                 None => {
                     log::warn!("cpu{cpu}: enable method PSCI, but no PSCI node");
                     Err(())
@@ -120,13 +125,19 @@ where
     }
     let result: Arc<SpinLockIrq<Option<Result<R, Fault>>>> = Arc::new(SpinLockIrq::new(None));
     let slot = result.clone();
-    let options = SpawnOptions { affinity: CpuSet::single(cpu), ..SpawnOptions::default() };
+    let options = SpawnOptions {
+        affinity: CpuSet::single(cpu),
+        ..SpawnOptions::default()
+    };
     let body = Box::new(move || {
         *slot.lock() = Some(exception::catch_fault(job));
         0
     });
     let thread = sched::spawn(body, options).map_err(|e| RunError::NoThread(e.into()))?;
     sched::join(thread);
-    let outcome = result.lock().take().expect("the job stores its outcome before it ends");
+    let outcome = result
+        .lock()
+        .take()
+        .expect("the job stores its outcome before it ends");
     outcome.map_err(RunError::Fault)
 }

@@ -333,12 +333,6 @@ impl<T> SxLock<T> {
     }
 }
 
-impl<T: Default> Default for SxLock<T> {
-    fn default() -> Self {
-        Self::new(T::default())
-    }
-}
-
 impl<T> Deref for SxSharedGuard<'_, T> {
     type Target = T;
 

@@ -22,7 +22,11 @@ pub struct TimerWheel<T> {
 impl<T> TimerWheel<T> {
     /// An empty wheel whose next tick to process is 0.
     pub const fn new() -> Self {
-        Self { slots: [const { Vec::new() }; SLOTS], next_tick: 0, len: 0 }
+        Self {
+            slots: [const { Vec::new() }; SLOTS],
+            next_tick: 0,
+            len: 0,
+        }
     }
 
     /// Entries in the wheel.
@@ -53,7 +57,9 @@ impl<T> TimerWheel<T> {
     pub fn remove(&mut self, due: u64, mut matches: impl FnMut(&T) -> bool) -> Option<T> {
         let due = due.max(self.next_tick);
         let entries = &mut self.slots[slot(due)];
-        let index = entries.iter().position(|(d, item)| *d == due && matches(item))?;
+        let index = entries
+            .iter()
+            .position(|(d, item)| *d == due && matches(item))?;
         self.len -= 1;
         let (_, item) = entries.swap_remove(index);
         if entries.is_empty() {

@@ -27,7 +27,9 @@ pub struct Atags<'a> {
 /// ATAG_CORE or runs off the end.
 pub fn parse(bytes: &[u8]) -> Option<Atags<'_>> {
     let word = |offset: usize| -> Option<u32> {
-        Some(u32::from_le_bytes(bytes.get(offset..offset + 4)?.try_into().ok()?))
+        Some(u32::from_le_bytes(
+            bytes.get(offset..offset + 4)?.try_into().ok()?,
+        ))
     };
     if word(4)? != ATAG_CORE {
         return None;

@@ -43,8 +43,13 @@ pub fn raspberry_pi_4() -> Machine {
 pub fn qemu_virt() -> Machine {
     let mut machine = Machine::empty(Source::BoardTable);
     machine.model = FixedText::from_str("QEMU virt (board table)");
-    let _ = machine.memory.insert(PhysRange::from_base_size(0x4000_0000, 0x800_0000));
-    machine.add_cpu(CpuDescription { mpidr: 0, enable_method: EnableMethod::Psci });
+    let _ = machine
+        .memory
+        .insert(PhysRange::from_base_size(0x4000_0000, 0x800_0000));
+    machine.add_cpu(CpuDescription {
+        mpidr: 0,
+        enable_method: EnableMethod::Psci,
+    });
     machine.uart = Some(UartDescription {
         registers: PhysRange::from_base_size(0x0900_0000, 0x1000),
         clock_hz: Some(24_000_000),

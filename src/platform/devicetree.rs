@@ -15,8 +15,8 @@
 
 use core::fmt;
 
-use fdt::node::FdtNode;
 use fdt::Fdt;
+use fdt::node::FdtNode;
 
 use super::fdt_blob;
 use super::machine::{
@@ -47,8 +47,12 @@ impl fmt::Display for DeviceTreeError {
 }
 
 /// GICv2-compatible controllers.
-const GIC_V2_COMPATIBLE: &[&str] =
-    &["arm,gic-400", "arm,cortex-a15-gic", "arm,cortex-a9-gic", "arm,cortex-a7-gic"];
+const GIC_V2_COMPATIBLE: &[&str] = &[
+    "arm,gic-400",
+    "arm,cortex-a15-gic",
+    "arm,cortex-a9-gic",
+    "arm,cortex-a7-gic",
+];
 /// Default GICv3 redistributor stride (two 64 KiB frames).
 const GIC_V3_DEFAULT_STRIDE: u64 = 0x2_0000;
 /// PPIs are numbered from interrupt id 16.
@@ -73,7 +77,9 @@ pub fn parse(blob: &[u8], blob_range: PhysRange) -> Result<Machine, DeviceTreeEr
         reserve(&mut machine, PhysRange::from_base_size(address, size));
     }
 
-    let root = fdt.find_node("/").ok_or(DeviceTreeError::Missing("no root node"))?;
+    let root = fdt
+        .find_node("/")
+        .ok_or(DeviceTreeError::Missing("no root node"))?;
     if let Some(model) = root.property("model").and_then(|p| text(p.value)) {
         machine.model = FixedText::from_str(model);
     }
@@ -110,7 +116,12 @@ struct Bus<'a> {
 impl<'a> Bus<'a> {
     fn root(root: &FdtNode<'_, '_>) -> Self {
         let (address_cells, size_cells) = cell_sizes(root);
-        Self { parent: None, address_cells, size_cells, ranges: Some(&[]) }
+        Self {
+            parent: None,
+            address_cells,
+            size_cells,
+            ranges: Some(&[]),
+        }
     }
 
     /// The CPU physical address of `address` in this space.
@@ -126,7 +137,8 @@ impl<'a> Bus<'a> {
         for chunk in ranges.chunks_exact(entry) {
             let (child, rest) = chunk.split_at(4 * self.address_cells);
             let (parent_address, size) = rest.split_at(4 * parent.address_cells);
-            let (child, parent_address, size) = (cells(child)?, cells(parent_address)?, cells(size)?);
+            let (child, parent_address, size) =
+                (cells(child)?, cells(parent_address)?, cells(size)?);
             if address >= child && address - child < size {
                 return parent.to_cpu(parent_address + (address - child));
             }
@@ -138,7 +150,11 @@ impl<'a> Bus<'a> {
     fn regs<'n>(&'n self, node: &FdtNode<'_, 'n>) -> impl Iterator<Item = PhysRange> + 'n {
         let entry = 4 * (self.address_cells + self.size_cells);
         let value = node.property("reg").map(|p| p.value).unwrap_or(&[]);
-        let chunks = if entry == 0 { value.chunks_exact(1).take(0) } else { value.chunks_exact(entry).take(usize::MAX) };
+        let chunks = if entry == 0 {
+            value.chunks_exact(1).take(0)
+        } else {
+            value.chunks_exact(entry).take(usize::MAX)
+        };
         chunks.filter_map(move |chunk| {
             let (address, size) = chunk.split_at(4 * self.address_cells);
             let base = self.to_cpu(cells(address)?)?;
@@ -202,12 +218,18 @@ fn visit(fdt: &Fdt<'_>, node: &FdtNode<'_, '_>, bus: &Bus<'_>, machine: &mut Mac
 
     if machine.uart.is_none() && is(&["arm,pl011"]) {
         if let Some(registers) = bus.regs(node).next() {
-            machine.uart = Some(UartDescription { registers, clock_hz: clock_rate(fdt, node) });
+            machine.uart = Some(UartDescription {
+                registers,
+                clock_hz: clock_rate(fdt, node),
+            });
         }
     } else if machine.gic.is_none() && is(GIC_V2_COMPATIBLE) {
         let mut regs = bus.regs(node);
         if let (Some(distributor), Some(cpu_interface)) = (regs.next(), regs.next()) {
-            machine.gic = Some(GicDescription::V2 { distributor, cpu_interface });
+            machine.gic = Some(GicDescription::V2 {
+                distributor,
+                cpu_interface,
+            });
         }
     } else if machine.gic.is_none() && is(&["arm,gic-v3"]) {
         let mut regs = bus.regs(node);
@@ -217,7 +239,11 @@ fn visit(fdt: &Fdt<'_>, node: &FdtNode<'_, '_>, bus: &Bus<'_>, machine: &mut Mac
             .filter(|&s| s != 0)
             .unwrap_or(GIC_V3_DEFAULT_STRIDE);
         if let (Some(distributor), Some(redistributors)) = (regs.next(), regs.next()) {
-            machine.gic = Some(GicDescription::V3 { distributor, redistributors, stride });
+            machine.gic = Some(GicDescription::V3 {
+                distributor,
+                redistributors,
+                stride,
+            });
         }
     } else if is(&["arm,armv8-timer", "arm,armv7-timer"]) {
         machine.virtual_timer_intid = timer_intid(node);
@@ -249,16 +275,24 @@ fn read_cpus(fdt: &Fdt<'_>, machine: &mut Machine) {
             continue;
         };
         let method = cpu.property("enable-method").and_then(|p| text(p.value));
-        let release = cpu.property("cpu-release-addr").and_then(|p| cells(p.value));
+        let release = cpu
+            .property("cpu-release-addr")
+            .and_then(|p| cells(p.value));
         let enable_method = match (method, release) {
             (Some("psci"), _) => EnableMethod::Psci,
             (Some("spin-table"), Some(release_address)) => {
-                reserve(machine, PhysRange::from_base_size(release_address & !0xfff, 0x1000));
+                reserve(
+                    machine,
+                    PhysRange::from_base_size(release_address & !0xfff, 0x1000),
+                );
                 EnableMethod::SpinTable { release_address }
             }
             _ => EnableMethod::Unknown,
         };
-        machine.add_cpu(CpuDescription { mpidr, enable_method });
+        machine.add_cpu(CpuDescription {
+            mpidr,
+            enable_method,
+        });
     }
 }
 
@@ -276,7 +310,9 @@ fn timer_intid(node: &FdtNode<'_, '_>) -> Option<u32> {
 fn clock_rate(fdt: &Fdt<'_>, node: &FdtNode<'_, '_>) -> Option<u64> {
     let phandle = node.property("clocks")?.value.get(..4)?;
     let clock = fdt.find_phandle(u32::from_be_bytes(phandle.try_into().ok()?))?;
-    clock.property("clock-frequency").and_then(|p| cells(p.value))
+    clock
+        .property("clock-frequency")
+        .and_then(|p| cells(p.value))
 }
 
 fn reserve(machine: &mut Machine, range: PhysRange) {
@@ -302,9 +338,14 @@ fn enabled(node: &FdtNode<'_, '_>) -> bool {
 /// absent, as the Devicetree Specification 2.3.5 says).
 fn cell_sizes(node: &FdtNode<'_, '_>) -> (usize, usize) {
     let read = |name, default| {
-        node.property(name).and_then(|p| cells(p.value)).map_or(default, |v| v as usize)
+        node.property(name)
+            .and_then(|p| cells(p.value))
+            .map_or(default, |v| v as usize)
     };
-    (read("#address-cells", 2).min(2), read("#size-cells", 1).min(2))
+    (
+        read("#address-cells", 2).min(2),
+        read("#size-cells", 1).min(2),
+    )
 }
 
 /// A big-endian number of one or two cells.
@@ -341,7 +382,11 @@ mod tests {
     fn parse_stripped(blob: &[u8]) -> Machine {
         let mut copy = vec![0; blob.len()];
         let len = fdt_blob::strip_nops(blob, &mut copy).unwrap();
-        parse(&copy[..len], PhysRange::from_base_size(0x4800_0000, blob.len() as u64)).unwrap()
+        parse(
+            &copy[..len],
+            PhysRange::from_base_size(0x4800_0000, blob.len() as u64),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -350,14 +395,20 @@ mod tests {
         assert_eq!(machine.memory.total_bytes(), 512 << 20);
         assert_eq!(machine.memory.iter().next().unwrap().start, 0x4000_0000);
         assert_eq!(machine.cpu_count, 4);
-        assert!(machine.cpus[..4].iter().enumerate().all(|(i, cpu)| {
-            cpu.mpidr == i as u64 && cpu.enable_method == EnableMethod::Psci
-        }));
+        assert!(
+            machine.cpus[..4].iter().enumerate().all(|(i, cpu)| {
+                cpu.mpidr == i as u64 && cpu.enable_method == EnableMethod::Psci
+            })
+        );
         assert_eq!(machine.psci, Some(PsciMethod::Hvc));
         assert_eq!(machine.uart.unwrap().registers.start, 0x0900_0000);
         assert_eq!(machine.uart.unwrap().clock_hz, Some(24_000_000));
         match machine.gic.unwrap() {
-            GicDescription::V3 { distributor, redistributors, stride } => {
+            GicDescription::V3 {
+                distributor,
+                redistributors,
+                stride,
+            } => {
                 assert_eq!(distributor.start, 0x0800_0000);
                 assert_eq!(redistributors.start, 0x080a_0000);
                 assert_eq!(stride, 0x2_0000);
@@ -384,11 +435,18 @@ mod tests {
     #[test]
     fn raspi4b_translates_bus_addresses() {
         let machine = parse_stripped(RASPI4B);
-        assert!(machine.model.as_str().starts_with("Raspberry Pi 4"), "{:?}", machine.model);
+        assert!(
+            machine.model.as_str().starts_with("Raspberry Pi 4"),
+            "{:?}",
+            machine.model
+        );
         assert_eq!(machine.cpu_count, 4);
         for (core, cpu) in machine.cpus[..4].iter().enumerate() {
             let release_address = 0xd8 + 8 * core as u64;
-            assert_eq!(cpu.enable_method, EnableMethod::SpinTable { release_address });
+            assert_eq!(
+                cpu.enable_method,
+                EnableMethod::SpinTable { release_address }
+            );
         }
         // The spin table's page is reserved.
         assert!(machine.reserved.contains(0xd8));
@@ -413,7 +471,18 @@ mod tests {
         let structure: &[u32] = &[1, 0, 2, 9];
         let strings_offset = 40 + 16 + 16;
         let total = strings_offset;
-        for word in [0xd00d_feed, total, 40 + 16, strings_offset, 40, 17, 16, 0, 0, 16] {
+        for word in [
+            0xd00d_feed,
+            total,
+            40 + 16,
+            strings_offset,
+            40,
+            17,
+            16,
+            0,
+            0,
+            16,
+        ] {
             blob.extend_from_slice(&u32::to_be_bytes(word));
         }
         blob.extend_from_slice(&[0; 16]);

@@ -40,12 +40,15 @@ pub fn free_ram(
 pub fn device_ranges(machine: &Machine) -> impl Iterator<Item = PhysRange> {
     let uart = machine.uart.map(|uart| uart.registers);
     let (first, second) = match machine.gic {
-        Some(GicDescription::V2 { distributor, cpu_interface }) => {
-            (Some(distributor), Some(cpu_interface))
-        }
-        Some(GicDescription::V3 { distributor, redistributors, .. }) => {
-            (Some(distributor), Some(redistributors))
-        }
+        Some(GicDescription::V2 {
+            distributor,
+            cpu_interface,
+        }) => (Some(distributor), Some(cpu_interface)),
+        Some(GicDescription::V3 {
+            distributor,
+            redistributors,
+            ..
+        }) => (Some(distributor), Some(redistributors)),
         None => (None, None),
     };
     [uart, first, second].into_iter().flatten()
@@ -65,7 +68,10 @@ mod tests {
         let ranges: std::vec::Vec<_> = free.iter().collect();
         assert_eq!(
             ranges,
-            [PhysRange::new(0x20_0000, 0x800_0000), PhysRange::new(0x801_0000, 0x3c00_0000)]
+            [
+                PhysRange::new(0x20_0000, 0x800_0000),
+                PhysRange::new(0x801_0000, 0x3c00_0000)
+            ]
         );
     }
 

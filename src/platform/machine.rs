@@ -37,9 +37,16 @@ pub struct CpuDescription {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GicDescription {
     /// GICv2: distributor and CPU interface.
-    V2 { distributor: PhysRange, cpu_interface: PhysRange },
+    V2 {
+        distributor: PhysRange,
+        cpu_interface: PhysRange,
+    },
     /// GICv3: distributor and the redistributor region.
-    V3 { distributor: PhysRange, redistributors: PhysRange, stride: u64 },
+    V3 {
+        distributor: PhysRange,
+        redistributors: PhysRange,
+        stride: u64,
+    },
 }
 
 /// PSCI conduit named by the device tree.
@@ -79,7 +86,10 @@ pub struct FixedText<const N: usize> {
 impl<const N: usize> FixedText<N> {
     /// Empty text.
     pub const fn new() -> Self {
-        Self { bytes: [0; N], len: 0 }
+        Self {
+            bytes: [0; N],
+            len: 0,
+        }
     }
 
     /// `text`, cut at a character boundary to fit.
@@ -148,7 +158,10 @@ impl Machine {
             source,
             memory: RangeSet::new(),
             reserved: RangeSet::new(),
-            cpus: [CpuDescription { mpidr: 0, enable_method: EnableMethod::Unknown }; MAX_CPUS],
+            cpus: [CpuDescription {
+                mpidr: 0,
+                enable_method: EnableMethod::Unknown,
+            }; MAX_CPUS],
             cpu_count: 0,
             cpus_described: 0,
             uart: None,

@@ -23,7 +23,7 @@
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 
-use super::thread::{Thread, FLAG_EXIT, FLAG_SUSPEND};
+use super::thread::{FLAG_EXIT, FLAG_SUSPEND, Thread};
 use super::{group, scheduler};
 use crate::arch::cpu;
 use crate::kern::interrupt::{self, SGI_AST};
@@ -40,7 +40,9 @@ impl KernelEntry {
         // thread: an interrupt at depth 0 is a boundary, and a thread
         // stopped there would leak the reference.
         let irq = cpu::irq_save();
-        scheduler::current().kernel_depth.fetch_add(1, Ordering::Relaxed);
+        scheduler::current()
+            .kernel_depth
+            .fetch_add(1, Ordering::Relaxed);
         cpu::irq_restore(irq);
         Self { _private: () }
     }

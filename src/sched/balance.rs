@@ -27,7 +27,11 @@ pub fn place(allowed: CpuSet, last_cpu: Option<usize>, loads: &[usize]) -> usize
         .expect("a thread may run on some online CPU");
     match last_cpu {
         Some(last) if allowed.contains(last) && last < loads.len() => {
-            if loads[last] < loads[least] + IMBALANCE { last } else { least }
+            if loads[last] < loads[least] + IMBALANCE {
+                last
+            } else {
+                least
+            }
         }
         _ => least,
     }

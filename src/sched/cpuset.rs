@@ -14,7 +14,11 @@ impl CpuSet {
     /// No CPU.
     pub const EMPTY: Self = Self(0);
     /// Every CPU the kernel can run.
-    pub const ALL: Self = Self(if MAX_CPUS == 64 { u64::MAX } else { (1 << MAX_CPUS) - 1 });
+    pub const ALL: Self = Self(if MAX_CPUS == 64 {
+        u64::MAX
+    } else {
+        (1 << MAX_CPUS) - 1
+    });
 
     /// The set holding `cpu` alone.
     pub const fn single(cpu: usize) -> Self {
@@ -23,7 +27,11 @@ impl CpuSet {
 
     /// The set of CPUs `0..count`.
     pub const fn first(count: usize) -> Self {
-        if count >= 64 { Self(u64::MAX) } else { Self((1 << count) - 1) }
+        if count >= 64 {
+            Self(u64::MAX)
+        } else {
+            Self((1 << count) - 1)
+        }
     }
 
     /// A set from its bit mask.

@@ -23,7 +23,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::thread::{State, Thread, Tid, FLAG_EXIT, FLAG_SUSPEND};
+use super::thread::{FLAG_EXIT, FLAG_SUSPEND, State, Thread, Tid};
 use super::{ast, scheduler};
 use crate::api::Errno;
 use crate::kern::lock::{LockClass, SpinLockIrq};
@@ -67,7 +67,11 @@ impl ThreadGroup {
             id: NEXT_GROUP.fetch_add(1, Ordering::Relaxed),
             members: SpinLockIrq::ordered(
                 LockClass::ThreadGroup,
-                Members { threads: Vec::new(), single: None, suspended: 0 },
+                Members {
+                    threads: Vec::new(),
+                    single: None,
+                    suspended: 0,
+                },
             ),
         })
     }
@@ -111,7 +115,9 @@ impl ThreadGroup {
     pub(super) fn leave(&self, thread: &Thread) {
         sleepqueue::wakeup_after(self.channel(), || {
             let mut members = self.members.lock();
-            members.threads.retain(|t| !core::ptr::eq(Arc::as_ptr(t), thread));
+            members
+                .threads
+                .retain(|t| !core::ptr::eq(Arc::as_ptr(t), thread));
             let emptied = if members.threads.is_empty() {
                 core::mem::take(&mut members.threads)
             } else {
@@ -148,13 +154,22 @@ pub fn thread_single(mode: SingleMode) -> Result<(), Errno> {
         Some((tid, _)) if tid != me.tid => return Err(Errno::EBUSY),
         _ => members.single = Some((me.tid, mode)),
     }
-    let others: Vec<Arc<Thread>> =
-        members.threads.iter().filter(|t| !Arc::ptr_eq(t, &me)).cloned().collect();
+    let others: Vec<Arc<Thread>> = members
+        .threads
+        .iter()
+        .filter(|t| !Arc::ptr_eq(t, &me))
+        .cloned()
+        .collect();
     for thread in &others {
         thread.flags.fetch_or(flag_of(mode), Ordering::AcqRel);
     }
     drop(members);
-    log::debug!("tid={} single-threads group {} ({mode:?}), {} others", me.tid, group.id, others.len());
+    log::debug!(
+        "tid={} single-threads group {} ({mode:?}), {} others",
+        me.tid,
+        group.id,
+        others.len()
+    );
 
     // 2. Reach them: wake interruptible sleepers (except, for NoExit,
     //    where they may stay asleep), interrupt those running.
@@ -171,13 +186,18 @@ pub fn thread_single(mode: SingleMode) -> Result<(), Errno> {
     drop(me);
     sleepqueue::wait_until(group.channel(), || {
         let members = group.members.lock();
-        let others = members.threads.iter().filter(|t| !core::ptr::eq(Arc::as_ptr(t), me_ptr));
+        let others = members
+            .threads
+            .iter()
+            .filter(|t| !core::ptr::eq(Arc::as_ptr(t), me_ptr));
         match mode {
             SingleMode::Exit => others.count() == 0,
             SingleMode::Boundary => members.suspended == others.count(),
             SingleMode::NoExit => {
                 let asleep = others
-                    .filter(|t| t.state() == State::Sleeping && t.interruptible.load(Ordering::Relaxed))
+                    .filter(|t| {
+                        t.state() == State::Sleeping && t.interruptible.load(Ordering::Relaxed)
+                    })
                     .filter(|t| t.flags() & FLAG_SUSPEND != 0)
                     .count();
                 let total = members.threads.len() - 1;
@@ -213,6 +233,8 @@ pub fn thread_single_end() -> Result<(), Errno> {
 /// single-threading member, and sleep until released (or told to exit).
 pub(super) fn suspend(me: &Arc<Thread>, group: &Arc<ThreadGroup>) {
     sleepqueue::wakeup_after(group.channel(), || group.members.lock().suspended += 1);
-    sleepqueue::wait_until(group.resume_channel(), || me.flags() & FLAG_SUSPEND == 0 || me.flags() & FLAG_EXIT != 0);
+    sleepqueue::wait_until(group.resume_channel(), || {
+        me.flags() & FLAG_SUSPEND == 0 || me.flags() & FLAG_EXIT != 0
+    });
     group.members.lock().suspended -= 1;
 }

@@ -4,9 +4,9 @@ use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 
 use super::cpuset::CpuSet;
-use super::scheduler;
 use super::group::ThreadGroup;
-use super::thread::{Entry, State, Thread, PRIORITY_NORMAL};
+use super::scheduler;
+use super::thread::{Entry, PRIORITY_NORMAL, State, Thread};
 use crate::api::Errno;
 use crate::arch::mmu::{KernelStack, StackError};
 use crate::arch::{context, cpu};
@@ -25,7 +25,11 @@ pub struct SpawnOptions {
 
 impl Default for SpawnOptions {
     fn default() -> Self {
-        Self { priority: PRIORITY_NORMAL, affinity: CpuSet::ALL, group: None }
+        Self {
+            priority: PRIORITY_NORMAL,
+            affinity: CpuSet::ALL,
+            group: None,
+        }
     }
 }
 
@@ -55,7 +59,11 @@ impl From<SpawnError> for Errno {
 /// # Errors
 /// [`SpawnError`]; nothing is left allocated then.
 pub fn spawn(entry: Entry, options: SpawnOptions) -> Result<Arc<Thread>, SpawnError> {
-    if options.affinity.intersection(scheduler::online()).is_empty() {
+    if options
+        .affinity
+        .intersection(scheduler::online())
+        .is_empty()
+    {
         return Err(SpawnError::NoCpu);
     }
     let stack = KernelStack::new().map_err(|error| match error {
@@ -64,7 +72,13 @@ pub fn spawn(entry: Entry, options: SpawnOptions) -> Result<Arc<Thread>, SpawnEr
     })?;
     context::prepare(stack.slot(), stack.top(), thread_start, 0);
     let group = options.group.clone();
-    let thread = Arc::new(Thread::new(stack, entry, options.priority, options.affinity, group));
+    let thread = Arc::new(Thread::new(
+        stack,
+        entry,
+        options.priority,
+        options.affinity,
+        group,
+    ));
     if let Some(group) = thread.group.as_ref() {
         group.join(&thread);
     }

@@ -11,7 +11,7 @@
 
 use alloc::sync::Arc;
 
-use super::thread::{context_of, Thread, Tid};
+use super::thread::{Thread, Tid, context_of};
 use crate::arch::mmu::STACK_SLOTS;
 use crate::kern::lock::{LockClass, SpinLockIrq};
 
@@ -38,5 +38,9 @@ pub fn find(tid: Tid) -> Option<Arc<Thread>> {
 /// Takes `tid` out of the table.
 pub fn remove(tid: Tid) -> Option<Arc<Thread>> {
     let mut entry = entry(tid)?.lock();
-    if entry.as_ref().is_some_and(|thread| thread.tid == tid) { entry.take() } else { None }
+    if entry.as_ref().is_some_and(|thread| thread.tid == tid) {
+        entry.take()
+    } else {
+        None
+    }
 }

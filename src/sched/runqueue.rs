@@ -29,7 +29,11 @@ pub struct RunQueue<T> {
 impl<T> RunQueue<T> {
     /// An empty queue with room for nothing yet.
     pub const fn new() -> Self {
-        Self { queues: [const { VecDeque::new() }; QUEUES], occupied: 0, len: 0 }
+        Self {
+            queues: [const { VecDeque::new() }; QUEUES],
+            occupied: 0,
+            len: 0,
+        }
     }
 
     /// Threads queued.
@@ -44,7 +48,11 @@ impl<T> RunQueue<T> {
 
     /// Threads every priority queue has room for.
     pub fn capacity(&self) -> usize {
-        self.queues.iter().map(VecDeque::capacity).min().unwrap_or(0)
+        self.queues
+            .iter()
+            .map(VecDeque::capacity)
+            .min()
+            .unwrap_or(0)
     }
 
     /// Queues `thread` behind the others of its priority.
@@ -145,7 +153,10 @@ mod tests {
         rq.push(3, 10).unwrap();
         rq.push(4, 250).unwrap();
         assert_eq!(rq.best_priority(), Some(0));
-        assert_eq!([rq.pop(), rq.pop(), rq.pop(), rq.pop(), rq.pop()], [Some(3), Some(1), Some(2), Some(4), None]);
+        assert_eq!(
+            [rq.pop(), rq.pop(), rq.pop(), rq.pop(), rq.pop()],
+            [Some(3), Some(1), Some(2), Some(4), None]
+        );
         assert!(rq.is_empty());
     }
 

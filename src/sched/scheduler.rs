@@ -24,7 +24,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use super::balance;
 use super::cpuset::CpuSet;
 use super::runqueue::{self, RunQueue};
-use super::thread::{State, Thread, NO_CPU};
+use super::thread::{NO_CPU, State, Thread};
 use crate::arch::{context, cpu, exception};
 use crate::config::MAX_CPUS;
 use crate::kern::interrupt::{self, SGI_WAKE};
@@ -71,7 +71,11 @@ static CPUS: [CpuScheduler; MAX_CPUS] = [const {
     CpuScheduler {
         queue: SpinLockIrq::ordered(
             LockClass::RunQueue,
-            Queue { current: None, runnable: RunQueue::new(), idle: None },
+            Queue {
+                current: None,
+                runnable: RunQueue::new(),
+                idle: None,
+            },
         ),
         queued: AtomicUsize::new(0),
         load: AtomicUsize::new(0),
@@ -91,7 +95,10 @@ static ONLINE: AtomicU64 = AtomicU64::new(0);
 /// `switches` and `steals`): others only read it, so a load and a store
 /// do, without the cost of an atomic read-modify-write on the switch path.
 fn bump(counter: &AtomicUsize, delta: isize) {
-    counter.store(counter.load(Ordering::Relaxed).wrapping_add_signed(delta), Ordering::Relaxed);
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add_signed(delta),
+        Ordering::Relaxed,
+    );
 }
 
 /// Makes the code running on this CPU its boot thread, which becomes the
@@ -116,7 +123,10 @@ pub fn online() -> CpuSet {
 /// The running thread.
 pub fn current() -> Arc<Thread> {
     let queue = CPUS[cpu::id()].queue.lock();
-    queue.current.clone().expect("the scheduler runs on this CPU")
+    queue
+        .current
+        .clone()
+        .expect("the scheduler runs on this CPU")
 }
 
 /// Makes `thread` (state [`State::Runnable`]) runnable on the CPU the
@@ -181,14 +191,20 @@ pub fn schedule() {
 
     // 1. Under the lock: requeue the running thread, choose the next one.
     let mut queue = scheduler.queue.lock();
-    let prev = queue.current.take().expect("the scheduler runs on this CPU");
+    let prev = queue
+        .current
+        .take()
+        .expect("the scheduler runs on this CPU");
     let mut elsewhere = false;
     if !prev.is_idle && prev.state() == State::Running {
         prev.set_state(State::Runnable);
         if prev.affinity().contains(this) {
             let priority = prev.priority();
             prev.queued_on.store(this, Ordering::Relaxed);
-            queue.runnable.push(prev.clone(), priority).unwrap_or_else(|_| panic!("run queue full"));
+            queue
+                .runnable
+                .push(prev.clone(), priority)
+                .unwrap_or_else(|_| panic!("run queue full"));
             bump(&scheduler.queued, 1);
         } else {
             // Its affinity moved away from this CPU.
@@ -222,8 +238,14 @@ pub fn schedule() {
     }
     next.last_cpu.store(this, Ordering::Relaxed);
     next.slice.store(SLICE_TICKS, Ordering::Relaxed);
-    let next_priority = if next.is_idle { u8::MAX } else { next.priority() };
-    scheduler.running_priority.store(next_priority as usize, Ordering::Relaxed);
+    let next_priority = if next.is_idle {
+        u8::MAX
+    } else {
+        next.priority()
+    };
+    scheduler
+        .running_priority
+        .store(next_priority as usize, Ordering::Relaxed);
     if Arc::ptr_eq(&next, &prev) {
         next.set_state(State::Running);
         queue.current = Some(prev);
@@ -321,7 +343,8 @@ pub fn preempt_if_needed() {
 /// Moves one thread from the busiest CPU's queue to this CPU's, if any
 /// may run here. Returns whether one moved.
 fn steal(this: usize) -> bool {
-    let queued: [usize; MAX_CPUS] = core::array::from_fn(|c| CPUS[c].queued.load(Ordering::Relaxed));
+    let queued: [usize; MAX_CPUS] =
+        core::array::from_fn(|c| CPUS[c].queued.load(Ordering::Relaxed));
     let Some(victim) = balance::steal_from(this, &queued, online()) else {
         return false;
     };

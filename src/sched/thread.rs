@@ -8,7 +8,9 @@
 //! stack is never freed before its CPU has switched away from it.
 
 use alloc::boxed::Box;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 
 use alloc::sync::Arc;
 
@@ -122,13 +124,29 @@ impl Thread {
         group: Option<Arc<ThreadGroup>>,
     ) -> Self {
         THREADS.fetch_add(1, Ordering::Relaxed);
-        Self::build(stack.slot(), Some(stack), false, Some(entry), priority, affinity, group)
+        Self::build(
+            stack.slot(),
+            Some(stack),
+            false,
+            Some(entry),
+            priority,
+            affinity,
+            group,
+        )
     }
 
     /// The boot thread of `cpu`, which becomes its idle thread.
     pub(super) fn boot(cpu: usize) -> Self {
         let context = crate::arch::context::boot_context(cpu);
-        let thread = Self::build(context, None, true, None, u8::MAX, CpuSet::single(cpu), None);
+        let thread = Self::build(
+            context,
+            None,
+            true,
+            None,
+            u8::MAX,
+            CpuSet::single(cpu),
+            None,
+        );
         thread.set_state(State::Running);
         thread.on_cpu.store(true, Ordering::Relaxed);
         thread.last_cpu.store(cpu, Ordering::Relaxed);

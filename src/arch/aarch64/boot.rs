@@ -52,8 +52,7 @@ unsafe impl Sync for BootStacks {}
 
 /// Boot stacks; `boot.s` puts CPU 0 on slot 0 by symbol name.
 #[unsafe(no_mangle)]
-pub static BOOT_STACKS: BootStacks =
-    BootStacks(UnsafeCell::new([[0; BOOT_STACK_SIZE]; MAX_CPUS]));
+pub static BOOT_STACKS: BootStacks = BootStacks(UnsafeCell::new([[0; BOOT_STACK_SIZE]; MAX_CPUS]));
 
 /// What a starting secondary CPU reads before its MMU is on. The field
 /// order is fixed by the offsets that `boot.s` uses.
@@ -133,7 +132,8 @@ pub fn secondary_entry_address() -> usize {
 pub fn boot_memory(address: usize, len: usize) -> Option<&'static [u8]> {
     let end = address.checked_add(len)?;
     let kernel_gib = super::mmu::kernel_sections().start >> 30;
-    let inside = address != 0 && (address as u64) >> 30 == kernel_gib
+    let inside = address != 0
+        && (address as u64) >> 30 == kernel_gib
         && ((end - 1) as u64) >> 30 == kernel_gib;
     // SAFETY: the range is inside the boot map's normal-memory GiB, so
     // reading it cannot fault; it is RAM written by the loader before the

@@ -69,8 +69,12 @@ unsafe impl Sync for ContextCell {}
 
 /// Contexts: one per thread stack slot (the index of a thread's
 /// `KernelStack`), then one per CPU for its boot (idle) thread.
-static CONTEXTS: [ContextCell; CONTEXT_COUNT] =
-    [const { ContextCell(UnsafeCell::new(Context { registers: [0; 12], sp: 0 })) }; CONTEXT_COUNT];
+static CONTEXTS: [ContextCell; CONTEXT_COUNT] = [const {
+    ContextCell(UnsafeCell::new(Context {
+        registers: [0; 12],
+        sp: 0,
+    }))
+}; CONTEXT_COUNT];
 
 /// Number of contexts.
 pub const CONTEXT_COUNT: usize = super::mmu::STACK_SLOTS + MAX_CPUS;
@@ -90,7 +94,10 @@ pub fn prepare(index: usize, stack_top: usize, entry: extern "C" fn(usize) -> !,
     registers[0] = entry as *const () as u64;
     registers[1] = argument as u64;
     registers[11] = thread_trampoline as *const () as u64;
-    let context = Context { registers, sp: stack_top as u64 & !0xf };
+    let context = Context {
+        registers,
+        sp: stack_top as u64 & !0xf,
+    };
     // SAFETY: per the contract, no CPU runs, saves or restores this
     // context while the new thread has not been made runnable.
     unsafe { CONTEXTS[index].0.get().write(context) };

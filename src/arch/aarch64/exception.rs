@@ -144,7 +144,10 @@ pub fn catch_fault<R, F: FnOnce() -> R>(f: F) -> Result<R, Fault> {
         call.result = Some(function());
     }
 
-    let mut call = Call { function: Some(f), result: None };
+    let mut call = Call {
+        function: Some(f),
+        result: None,
+    };
     let mut buffer = JumpBuffer::default();
     // The thread may move to another CPU inside `f` (the scheduler carries
     // the pointer along, see `take_recovery`), so each access names the
@@ -157,14 +160,20 @@ pub fn catch_fault<R, F: FnOnce() -> R>(f: F) -> Result<R, Fault> {
     // the handler resumes at `fault_landing`, which restores exactly those
     // registers and SP, so execution continues here as a normal return.
     let status = unsafe {
-        fault_catch(&mut buffer.registers, trampoline::<F, R>, (&raw mut call).cast())
+        fault_catch(
+            &mut buffer.registers,
+            trampoline::<F, R>,
+            (&raw mut call).cast(),
+        )
     };
     let irq = crate::arch::cpu::irq_save();
     RECOVERY[crate::arch::cpu::id()].store(outer, Ordering::Relaxed);
     crate::arch::cpu::irq_restore(irq);
     match (status, call.result) {
         (0, Some(result)) => Ok(result),
-        _ => Err(buffer.fault.expect("fault_landing follows a recorded fault")),
+        _ => Err(buffer
+            .fault
+            .expect("fault_landing follows a recorded fault")),
     }
 }
 
@@ -189,7 +198,12 @@ pub fn restore_recovery(saved: usize) {
 #[unsafe(no_mangle)]
 extern "C" fn handle_sync(frame: &mut TrapFrame) {
     let cpu = crate::arch::cpu::id();
-    let fault = Fault { cpu, esr: frame.esr, far: frame.far, elr: frame.elr };
+    let fault = Fault {
+        cpu,
+        esr: frame.esr,
+        far: frame.far,
+        elr: frame.elr,
+    };
     let recovery = RECOVERY[cpu].load(Ordering::Relaxed);
     if !recovery.is_null() {
         // Resume in `fault_landing` with the JumpBuffer in x0; PSTATE
@@ -214,7 +228,12 @@ extern "C" fn handle_irq(_frame: &mut TrapFrame) {
 #[unsafe(no_mangle)]
 extern "C" fn handle_unexpected(frame: &mut TrapFrame, vector: u64) {
     let cpu = crate::arch::cpu::id();
-    let fault = Fault { cpu, esr: frame.esr, far: frame.far, elr: frame.elr };
+    let fault = Fault {
+        cpu,
+        esr: frame.esr,
+        far: frame.far,
+        elr: frame.elr,
+    };
     crate::kern::panic::unexpected_exception_panic(vector, &fault, frame);
 }
 

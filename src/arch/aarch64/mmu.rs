@@ -18,7 +18,7 @@ use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{SCTLR_EL1, TTBR0_EL1};
 use tock_registers::interfaces::ReadWriteable;
 
-use crate::arch::translation::{self, MapError, Mapper, MemoryKind, PageTable, PAGE_SIZE};
+use crate::arch::translation::{self, MapError, Mapper, MemoryKind, PAGE_SIZE, PageTable};
 
 use crate::config::{BOOT_STACK_SIZE, MAX_CPUS};
 
@@ -124,7 +124,11 @@ pub fn kernel_sections() -> KernelSections {
 /// # Panics
 /// If called twice: the kernel map is built once, at boot.
 pub fn install_kernel_map(ram: &[Region], devices: &[Region]) -> Result<usize, MapError> {
-    assert_eq!(KERNEL_TTBR0.load(Ordering::Relaxed), 0, "kernel map built twice");
+    assert_eq!(
+        KERNEL_TTBR0.load(Ordering::Relaxed),
+        0,
+        "kernel map built twice"
+    );
     // SAFETY: called once, on the boot CPU, before any other CPU runs and
     // before TTBR0_EL1 points at the pool, so nothing else reads or writes
     // these tables while this reference lives.
@@ -140,7 +144,11 @@ pub fn install_kernel_map(ram: &[Region], devices: &[Region]) -> Result<usize, M
     let (stacks_start, _) = super::boot::boot_stack(0);
     let stacks_start = stacks_start as u64;
     let stacks_end = stacks_start + (MAX_CPUS * BOOT_STACK_SIZE) as u64;
-    mapper.identity_map(image.rodata_end, stacks_start - image.rodata_end, MemoryKind::DATA)?;
+    mapper.identity_map(
+        image.rodata_end,
+        stacks_start - image.rodata_end,
+        MemoryKind::DATA,
+    )?;
     for cpu in 0..MAX_CPUS {
         let slot = stacks_start + (cpu * BOOT_STACK_SIZE) as u64;
         let usable = BOOT_STACK_SIZE as u64 - PAGE_SIZE;
@@ -206,8 +214,10 @@ struct StackRegion {
 /// The stack region's allocation state, with IRQs masked while held: a
 /// stack may be freed from an interrupt handler (the scheduler's
 /// switch-out path), so a holder must not be interruptible on its CPU.
-static STACK_REGION: spin::Mutex<StackRegion> =
-    spin::Mutex::new(StackRegion { taken: [0; STACK_SLOTS / 64], count: 0 });
+static STACK_REGION: spin::Mutex<StackRegion> = spin::Mutex::new(StackRegion {
+    taken: [0; STACK_SLOTS / 64],
+    count: 0,
+});
 
 /// A thread's kernel stack: physical pages from the heap, mapped at a slot
 /// of the stack region below an unmapped guard page. Dropping it unmaps
@@ -319,7 +329,12 @@ impl KernelStack {
             // entries are only ever turned from invalid to valid here.
             let tables = unsafe { &mut *KERNEL_TABLES.0.get() };
             let mut mapper = Mapper::resume(tables, KERNEL_TABLES_USED.load(Ordering::Relaxed));
-            let mapped = mapper.map_pages(va, memory.as_ptr() as u64, STACK_SIZE as u64, MemoryKind::DATA);
+            let mapped = mapper.map_pages(
+                va,
+                memory.as_ptr() as u64,
+                STACK_SIZE as u64,
+                MemoryKind::DATA,
+            );
             KERNEL_TABLES_USED.store(mapper.tables_used(), Ordering::Relaxed);
             mapped.map_err(|_| StackError::NoSlot)?;
         }
@@ -357,7 +372,9 @@ impl Drop for KernelStack {
             // SAFETY: as in `map`, under STACK_REGION's lock.
             let tables = unsafe { &mut *KERNEL_TABLES.0.get() };
             let mut mapper = Mapper::resume(tables, KERNEL_TABLES_USED.load(Ordering::Relaxed));
-            mapper.unmap_pages(va, STACK_SIZE as u64).expect("a stack's pages are mapped");
+            mapper
+                .unmap_pages(va, STACK_SIZE as u64)
+                .expect("a stack's pages are mapped");
         }
         // Every CPU must forget the old translations before the pages are
         // reused (Arm ARM D8.14: break, then TLB maintenance, broadcast).

@@ -5,7 +5,7 @@
 //! board, whether the kernel entered at EL1 or at EL2 (where `boot.s` sets
 //! CNTVOFF_EL2 to 0, so virtual and physical counts agree).
 
-use aarch64_cpu::registers::{CNTFRQ_EL0, CNTVCT_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0};
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0, CNTVCT_EL0};
 use tock_registers::interfaces::{Readable, Writeable};
 
 /// Counter frequency in Hz (CNTFRQ_EL0, set by firmware or QEMU: 62.5 MHz

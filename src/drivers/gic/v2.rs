@@ -13,7 +13,7 @@ use tock_registers::register_bitfields;
 use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 
-use super::{SPURIOUS_LIMIT, DEFAULT_PRIORITY};
+use super::{DEFAULT_PRIORITY, SPURIOUS_LIMIT};
 use crate::config::MAX_CPUS;
 use crate::drivers::mmio::Mmio;
 
@@ -121,7 +121,8 @@ impl GicV2 {
             d.ICPENDR[word].set(u32::MAX);
             d.IGROUPR[word].set(0);
         }
-        d.CTLR.write(GICD_CTLR::EnableGrp0::SET + GICD_CTLR::EnableGrp1::SET);
+        d.CTLR
+            .write(GICD_CTLR::EnableGrp0::SET + GICD_CTLR::EnableGrp1::SET);
     }
 
     /// This CPU's set-up: SGIs and PPIs in Group 0 at the default priority,
@@ -141,7 +142,8 @@ impl GicV2 {
         let c = &self.cpu_interface;
         c.PMR.set(0xf0);
         c.BPR.set(0);
-        c.CTLR.write(GICC_CTLR::EnableGrp0::SET + GICC_CTLR::EnableGrp1::SET);
+        c.CTLR
+            .write(GICC_CTLR::EnableGrp0::SET + GICC_CTLR::EnableGrp1::SET);
     }
 
     /// Enables SGI or PPI `intid` (below 32) on this CPU.
@@ -170,8 +172,8 @@ impl GicV2 {
         // The SGI must follow the sender's earlier writes (the reason for
         // it), which a `dsb` orders before the device write.
         aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::ISHST);
-        self.distributor.SGIR.write(
-            GICD_SGIR::CPUTargetList.val(u32::from(mask)) + GICD_SGIR::SGIINTID.val(sgi),
-        );
+        self.distributor
+            .SGIR
+            .write(GICD_SGIR::CPUTargetList.val(u32::from(mask)) + GICD_SGIR::SGIINTID.val(sgi));
     }
 }

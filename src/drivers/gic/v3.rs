@@ -160,7 +160,8 @@ impl GicV3 {
             d.IGROUPR[word].set(u32::MAX);
         }
         self.wait_for_distributor_write();
-        d.CTLR.write(GICD_CTLR::ARE::SET + GICD_CTLR::EnableGrp1::SET);
+        d.CTLR
+            .write(GICD_CTLR::ARE::SET + GICD_CTLR::EnableGrp1::SET);
         self.wait_for_distributor_write();
     }
 
@@ -172,7 +173,9 @@ impl GicV3 {
     /// If no redistributor serves this CPU: the device tree and the
     /// hardware disagree, and this CPU could take no interrupt.
     pub fn init_cpu(&self, cpu: usize, mpidr: u64) {
-        let rd_base = self.find_redistributor(mpidr).expect("no redistributor for this CPU");
+        let rd_base = self
+            .find_redistributor(mpidr)
+            .expect("no redistributor for this CPU");
         self.redistributor[cpu].store(rd_base, Ordering::Relaxed);
         self.affinity[cpu].store(mpidr, Ordering::Release);
 
