@@ -174,38 +174,50 @@ fn mutex_try_lock() -> TestResult {
     Ok(())
 }
 
+/// What the threads of `mutex_waiters_sleep` share with the case.
+struct Turns {
+    mutex: Mutex<usize>,
+    /// The first holder is inside, sleeping until `seen`.
+    first_inside: AtomicBool,
+    /// The case has looked at the sleep queues.
+    seen: AtomicBool,
+}
+
 fn mutex_waiters_sleep() -> TestResult {
-    // Each thread holds the mutex across a 2 ms sleep; the first holder
-    // first waits (up to a second) until all the others sleep. While one
-    // sleeps inside, the others must sleep in `lock` too, not spin: at
-    // some moment every one of them is in a sleep queue.
+    // Each thread holds the mutex across a 2 ms sleep; the first one goes
+    // on sleeping inside until this thread has looked. While it sleeps
+    // inside, the others must sleep in `lock` too, not spin: this thread
+    // must see every one of them in a sleep queue.
     let before = census();
     let threads = (api::ncpus() + 1).max(3);
-    let mutex = Arc::new(Mutex::new(0usize));
-    let done = Arc::new(AtomicUsize::new(0));
+    let turns = Arc::new(Turns {
+        mutex: Mutex::new(0),
+        first_inside: AtomicBool::new(false),
+        seen: AtomicBool::new(false),
+    });
     let mut tids: Vec<Tid> = Vec::new();
     for index in 0..threads {
-        let (mutex, done) = (mutex.clone(), done.clone());
-        let options = pinned(spread(index));
+        let shared = turns.clone();
         let spawned = api::thread_spawn_with(
             move || {
-                let mut count = mutex.lock();
-                if *count == 0 {
-                    // Checked while running: the others, not this thread.
-                    let others_asleep = || kernel::sleeping_threads() >= threads - 1;
-                    let _ = wait_for(Duration::from_secs(1), others_asleep);
+                let turns = shared;
+                let mut count = turns.mutex.lock();
+                let first = *count == 0;
+                turns.first_inside.store(first, Ordering::Release);
+                let deadline = api::now() + Duration::from_secs(1);
+                let mut slept = api::sleep(Duration::from_millis(2));
+                while first && !turns.seen.load(Ordering::Acquire) && api::now() < deadline {
+                    slept = slept.and(api::sleep(Duration::from_millis(1)));
                 }
-                let slept = api::sleep(Duration::from_millis(2));
                 *count += 1;
-                drop(count);
-                done.fetch_add(1, Ordering::AcqRel);
                 usize::from(slept.is_err())
             },
-            options,
+            pinned(spread(index)),
         );
         match spawned {
             Ok(tid) => tids.push(tid),
             Err(error) => {
+                turns.seen.store(true, Ordering::Release);
                 for tid in tids {
                     let _ = api::thread_join(tid);
                 }
@@ -214,23 +226,28 @@ fn mutex_waiters_sleep() -> TestResult {
         }
     }
 
-    // Watch the sleep queues while the threads take turns.
+    // Look while the first holder sleeps inside: all should sleep.
+    let first_inside = || turns.first_inside.load(Ordering::Acquire);
+    let inside = wait_for(Duration::from_secs(1), first_inside);
     let mut most_asleep = 0;
-    let deadline = api::now() + Duration::from_secs(2);
-    while done.load(Ordering::Acquire) < threads && api::now() < deadline {
+    let deadline = api::now() + Duration::from_secs(1);
+    while inside && most_asleep < threads && api::now() < deadline {
         most_asleep = most_asleep.max(kernel::sleeping_threads());
         api::sched_yield();
     }
+    turns.seen.store(true, Ordering::Release);
+
     for tid in tids {
         check_eq!(api::thread_join(tid), Ok(0), "result of a thread (1: its sleep failed)");
     }
-    check_eq!(*mutex.lock(), threads, "threads that got the mutex");
+    check!(inside, "no thread got the mutex");
+    check_eq!(*turns.mutex.lock(), threads, "threads that got the mutex");
     check!(
         most_asleep >= threads,
         "at most {most_asleep} threads asleep at once; all {threads} should have been (one \
          holding the mutex in its sleep, the others waiting for it)"
     );
-    drop((mutex, done));
+    drop(turns);
     check_eq!(census(), before, "threads and heap bytes");
     Ok(())
 }

@@ -210,7 +210,7 @@ impl<'a> Mapper<'a> {
     /// partly mapped, or needs more tables than the pool has. On error, the
     /// part mapped before the failing entry stays mapped.
     pub fn identity_map(&mut self, start: u64, len: u64, kind: MemoryKind) -> Result<(), MapError> {
-        if start % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+        if !start.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::Unaligned);
         }
         let end = start.checked_add(len).ok_or(MapError::OutOfRange)?;
@@ -227,7 +227,7 @@ impl<'a> Mapper<'a> {
         let mut va = start;
         while va < end {
             let level = (1..=3)
-                .find(|&l| va % LEVEL_SIZE[l] == 0 && end - va >= LEVEL_SIZE[l])
+                .find(|&l| va.is_multiple_of(LEVEL_SIZE[l]) && end - va >= LEVEL_SIZE[l])
                 .expect("a page-aligned range always fits level 3");
             self.set_entry(va, level, kind)?;
             va += LEVEL_SIZE[level];
@@ -248,7 +248,7 @@ impl<'a> Mapper<'a> {
         len: u64,
         kind: MemoryKind,
     ) -> Result<(), MapError> {
-        if va % PAGE_SIZE != 0 || pa % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+        if !va.is_multiple_of(PAGE_SIZE) || !pa.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::Unaligned);
         }
         if va.checked_add(len).is_none_or(|end| end > 1 << VA_BITS) {
@@ -275,7 +275,7 @@ impl<'a> Mapper<'a> {
     /// page that is not mapped by a page entry (nothing is changed then
     /// for that page and those after it).
     pub fn unmap_pages(&mut self, va: u64, len: u64) -> Result<(), MapError> {
-        if va % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+        if !va.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
             return Err(MapError::Unaligned);
         }
         for page in (va..va + len).step_by(PAGE_SIZE as usize) {

@@ -88,9 +88,8 @@ impl Pl011 {
     /// life, driven by nothing else.
     pub const unsafe fn new(base: usize) -> Self {
         // SAFETY: forwarded from the caller.
-        Self {
-            registers: unsafe { Mmio::new(base) },
-        }
+        let registers = unsafe { Mmio::new(base) };
+        Self { registers }
     }
 
     /// Programs 8N1 at 115200 baud when the reference clock is known, and

@@ -31,7 +31,7 @@ static NAME: Mutex<FixedText<128>> = Mutex::new(FixedText::new());
 
 /// Arms the watchdog for case `index` named `name`.
 pub fn arm(index: usize, name: &str, timeout_ms: u64) {
-    *NAME.lock() = FixedText::from_str(name);
+    *NAME.lock() = FixedText::from_text(name);
     INDEX.store(index, Ordering::Relaxed);
     TIMEOUT_MS.store(timeout_ms, Ordering::Relaxed);
     let counts = crate::arch::timer::frequency() * timeout_ms / 1000;
@@ -53,7 +53,7 @@ pub fn check(now: u64) {
     if ARMED.swap(false, Ordering::AcqRel) {
         let name = NAME
             .try_lock()
-            .map_or(FixedText::from_str("?"), |name| *name);
+            .map_or(FixedText::from_text("?"), |name| *name);
         let name = name.as_str();
         let index = INDEX.load(Ordering::Relaxed);
         crate::println!(

@@ -161,7 +161,7 @@ fn describe_machine(address: usize) -> (Machine, Option<&'static str>) {
     let atags = boot::boot_memory(address, 4096).and_then(atags::parse);
     if let Some(atags) = atags {
         if let Some(line) = atags.command_line {
-            machine.bootargs = crate::platform::machine::FixedText::from_str(line);
+            machine.bootargs = crate::platform::machine::FixedText::from_text(line);
         }
         if atags.memory_count > 0 {
             machine.memory = Default::default();

@@ -15,7 +15,7 @@ use super::range_set::PhysRange;
 /// carve-out; more is there on larger boards but is left unused.
 pub fn raspberry_pi_4() -> Machine {
     let mut machine = Machine::empty(Source::BoardTable);
-    machine.model = FixedText::from_str("Raspberry Pi 4 Model B (board table)");
+    machine.model = FixedText::from_text("Raspberry Pi 4 Model B (board table)");
     let _ = machine.memory.insert(PhysRange::new(0, 0x3c00_0000));
     // The firmware's spin table lives in the first page.
     let _ = machine.reserved.insert(PhysRange::new(0, 0x1000));
@@ -42,7 +42,7 @@ pub fn raspberry_pi_4() -> Machine {
 /// this is only reached when that did not happen.
 pub fn qemu_virt() -> Machine {
     let mut machine = Machine::empty(Source::BoardTable);
-    machine.model = FixedText::from_str("QEMU virt (board table)");
+    machine.model = FixedText::from_text("QEMU virt (board table)");
     let _ = machine
         .memory
         .insert(PhysRange::from_base_size(0x4000_0000, 0x800_0000));

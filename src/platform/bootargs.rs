@@ -24,7 +24,7 @@ impl<'a> BootArgs<'a> {
             .filter_map(|word| word.split_once('='))
             .filter(|(k, _)| *k == key)
             .map(|(_, v)| v)
-            .last()
+            .next_back()
     }
 
     /// The value of `key` as a number (decimal, or hex with `0x`), with

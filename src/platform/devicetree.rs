@@ -81,14 +81,14 @@ pub fn parse(blob: &[u8], blob_range: PhysRange) -> Result<Machine, DeviceTreeEr
         .find_node("/")
         .ok_or(DeviceTreeError::Missing("no root node"))?;
     if let Some(model) = root.property("model").and_then(|p| text(p.value)) {
-        machine.model = FixedText::from_str(model);
+        machine.model = FixedText::from_text(model);
     }
     if let Some(args) = fdt
         .find_node("/chosen")
         .and_then(|chosen| chosen.property("bootargs"))
         .and_then(|p| text(p.value))
     {
-        machine.bootargs = FixedText::from_str(args);
+        machine.bootargs = FixedText::from_text(args);
     }
 
     let bus = Bus::root(&root);

@@ -93,7 +93,7 @@ impl<const N: usize> FixedText<N> {
     }
 
     /// `text`, cut at a character boundary to fit.
-    pub fn from_str(text: &str) -> Self {
+    pub fn from_text(text: &str) -> Self {
         let mut len = text.len().min(N);
         while !text.is_char_boundary(len) {
             len -= 1;
