@@ -15,13 +15,34 @@ use crate::api::{self, CpuSet, ThreadOptions, Tid};
 use crate::{check, check_eq};
 
 pub const CASES: &[Case] = &[
-    Case { name: "mutex_counts_exactly_under_contention", run: mutex_counts_exactly },
-    Case { name: "mutex_try_lock_fails_while_held", run: mutex_try_lock },
-    Case { name: "mutex_waiters_sleep_while_the_holder_sleeps", run: mutex_waiters_sleep },
-    Case { name: "sx_readers_share", run: sx_readers_share },
-    Case { name: "sx_writer_excludes_readers_and_writers", run: sx_writer_excludes },
-    Case { name: "sx_writer_not_starved_by_readers", run: sx_writer_not_starved },
-    Case { name: "holders_stop_only_after_releasing", run: holders_stop_after_releasing },
+    Case {
+        name: "mutex_counts_exactly_under_contention",
+        run: mutex_counts_exactly,
+    },
+    Case {
+        name: "mutex_try_lock_fails_while_held",
+        run: mutex_try_lock,
+    },
+    Case {
+        name: "mutex_waiters_sleep_while_the_holder_sleeps",
+        run: mutex_waiters_sleep,
+    },
+    Case {
+        name: "sx_readers_share",
+        run: sx_readers_share,
+    },
+    Case {
+        name: "sx_writer_excludes_readers_and_writers",
+        run: sx_writer_excludes,
+    },
+    Case {
+        name: "sx_writer_not_starved_by_readers",
+        run: sx_writer_not_starved,
+    },
+    Case {
+        name: "holders_stop_only_after_releasing",
+        run: holders_stop_after_releasing,
+    },
 ];
 
 /// Threads and heap bytes in use, to compare before and after a case.
@@ -63,7 +84,10 @@ where
         }
     }
     for tid in tids {
-        check!(api::thread_join(tid).is_ok(), "joining a thread of the case");
+        check!(
+            api::thread_join(tid).is_ok(),
+            "joining a thread of the case"
+        );
     }
     if let Some(error) = spawn_error {
         return Err(error.into());
@@ -79,7 +103,10 @@ where
 
 /// Thread options pinning a thread to `cpu`.
 fn pinned(cpu: usize) -> ThreadOptions {
-    ThreadOptions { affinity: CpuSet::single(cpu), ..Default::default() }
+    ThreadOptions {
+        affinity: CpuSet::single(cpu),
+        ..Default::default()
+    }
 }
 
 /// Waits, yielding, until `condition` holds or `limit` has passed;
@@ -115,7 +142,9 @@ fn mutex_counts_exactly() -> TestResult {
             let mut count = shared.lock();
             let owner = shared.owner();
             if owner != Some(me) {
-                return Err(alloc::format!("round {round}: owner {owner:?} inside, not {me}"));
+                return Err(alloc::format!(
+                    "round {round}: owner {owner:?} inside, not {me}"
+                ));
             }
             let seen = *count;
             // Let the compiler assume anything happened in between.
@@ -123,8 +152,15 @@ fn mutex_counts_exactly() -> TestResult {
         }
         Ok(())
     })?;
-    check_eq!(*mutex.lock(), threads * ROUNDS, "count after {threads} threads");
-    check!(!mutex.is_locked() && mutex.owner().is_none(), "the mutex is still held");
+    check_eq!(
+        *mutex.lock(),
+        threads * ROUNDS,
+        "count after {threads} threads"
+    );
+    check!(
+        !mutex.is_locked() && mutex.owner().is_none(),
+        "the mutex is still held"
+    );
     drop(mutex);
     check_eq!(census(), before, "threads and heap bytes");
     Ok(())
@@ -140,33 +176,47 @@ fn mutex_try_lock() -> TestResult {
     let me = api::gettid();
     let held = mutex.lock();
     check_eq!(mutex.owner(), Some(me), "owner while held here");
-    check!(mutex.try_lock().is_none(), "try_lock by the owner itself succeeded");
+    check!(
+        mutex.try_lock().is_none(),
+        "try_lock by the owner itself succeeded"
+    );
     let shared = mutex.clone();
-    in_threads(1, |_| other_cpu, move |_| {
-        if shared.try_lock().is_some() {
-            return Err("try_lock succeeded while another thread held the mutex".into());
-        }
-        match shared.owner() {
-            Some(owner) if owner == me => Ok(()),
-            owner => Err(alloc::format!("owner {owner:?}, expected {me}")),
-        }
-    })?;
+    in_threads(
+        1,
+        |_| other_cpu,
+        move |_| {
+            if shared.try_lock().is_some() {
+                return Err("try_lock succeeded while another thread held the mutex".into());
+            }
+            match shared.owner() {
+                Some(owner) if owner == me => Ok(()),
+                owner => Err(alloc::format!("owner {owner:?}, expected {me}")),
+            }
+        },
+    )?;
     drop(held);
 
     // 2. Free: the other thread takes it and is its owner.
     check!(!mutex.is_locked(), "still locked after the guard dropped");
     let shared = mutex.clone();
-    in_threads(1, |_| other_cpu, move |_| {
-        let me = api::gettid();
-        let Some(mut value) = shared.try_lock() else {
-            return Err("try_lock failed on a free mutex".into());
-        };
-        *value += 1;
-        if shared.owner() != Some(me) || !shared.is_locked() {
-            return Err(alloc::format!("owner {:?} after try_lock by {me}", shared.owner()));
-        }
-        Ok(())
-    })?;
+    in_threads(
+        1,
+        |_| other_cpu,
+        move |_| {
+            let me = api::gettid();
+            let Some(mut value) = shared.try_lock() else {
+                return Err("try_lock failed on a free mutex".into());
+            };
+            *value += 1;
+            if shared.owner() != Some(me) || !shared.is_locked() {
+                return Err(alloc::format!(
+                    "owner {:?} after try_lock by {me}",
+                    shared.owner()
+                ));
+            }
+            Ok(())
+        },
+    )?;
     check_eq!(*mutex.lock(), 1, "value written under try_lock");
     check_eq!(mutex.owner(), None, "owner once free");
     drop(mutex);
@@ -200,13 +250,12 @@ fn mutex_waiters_sleep() -> TestResult {
         let shared = turns.clone();
         let spawned = api::thread_spawn_with(
             move || {
-                let turns = shared;
-                let mut count = turns.mutex.lock();
+                let mut count = shared.mutex.lock();
                 let first = *count == 0;
-                turns.first_inside.store(first, Ordering::Release);
+                shared.first_inside.store(first, Ordering::Release);
                 let deadline = api::now() + Duration::from_secs(1);
                 let mut slept = api::sleep(Duration::from_millis(2));
-                while first && !turns.seen.load(Ordering::Acquire) && api::now() < deadline {
+                while first && !shared.seen.load(Ordering::Acquire) && api::now() < deadline {
                     slept = slept.and(api::sleep(Duration::from_millis(1)));
                 }
                 *count += 1;
@@ -238,7 +287,11 @@ fn mutex_waiters_sleep() -> TestResult {
     turns.seen.store(true, Ordering::Release);
 
     for tid in tids {
-        check_eq!(api::thread_join(tid), Ok(0), "result of a thread (1: its sleep failed)");
+        check_eq!(
+            api::thread_join(tid),
+            Ok(0),
+            "result of a thread (1: its sleep failed)"
+        );
     }
     check!(inside, "no thread got the mutex");
     check_eq!(*turns.mutex.lock(), threads, "threads that got the mutex");
@@ -278,7 +331,10 @@ fn sx_readers_share() -> TestResult {
         }
     });
     result?;
-    check!(lock.try_write().is_some(), "try_write refused once the readers left");
+    check!(
+        lock.try_write().is_some(),
+        "try_write refused once the readers left"
+    );
     drop(lock);
     check_eq!(census(), before, "threads and heap bytes");
     Ok(())
@@ -315,7 +371,11 @@ fn sx_writer_excludes() -> TestResult {
         }
     })?;
     let total = writers as u64 * WRITES;
-    check_eq!(*pair.lock.read(), [total, total], "pair after {writers} writers");
+    check_eq!(
+        *pair.lock.read(),
+        [total, total],
+        "pair after {writers} writers"
+    );
     drop(pair);
     check_eq!(census(), before, "threads and heap bytes");
     Ok(())
@@ -334,7 +394,7 @@ fn write_pairs(pair: &Pair, writes: u64) -> Result<(), String> {
         value[0] += 1;
         // The half-written pair must reach memory, and stay there a while.
         black_box(&*value);
-        if write % 8 == 0 {
+        if write.is_multiple_of(8) {
             api::sched_yield();
         } else {
             api::spin_for(Duration::from_micros(5));
@@ -365,7 +425,7 @@ fn read_pairs(pair: &Pair, writers: usize) -> Result<(), String> {
                 "read {reads}: pair {halves:?} with {writers_inside} writers inside"
             ));
         }
-        if reads % 16 == 0 {
+        if reads.is_multiple_of(16) {
             api::sched_yield();
         }
     }
@@ -387,6 +447,10 @@ struct Stream {
     /// The readers gave up at their deadline, the writer still not done.
     timed_out: AtomicBool,
 }
+
+/// Per round of `sx_writer_not_starved`: reads counted since the writer
+/// asked, and since a reader was refused (`None` when none was).
+type Waits = SpinLockIrq<Vec<(usize, Option<usize>)>>;
 
 /// [`Stream::asking`] when the writer is not asking.
 const IDLE: usize = usize::MAX;
@@ -419,8 +483,7 @@ fn sx_writer_not_starved() -> TestResult {
     });
     // Per round: reads counted after the writer's own count, and after a
     // reader was refused (`None` when none was).
-    let waits: Arc<SpinLockIrq<Vec<(usize, Option<usize>)>>> =
-        Arc::new(SpinLockIrq::new(Vec::with_capacity(ROUNDS)));
+    let waits: Arc<Waits> = Arc::new(SpinLockIrq::new(Vec::with_capacity(ROUNDS)));
     let (shared, writer_waits, ncpus) = (stream.clone(), waits.clone(), api::ncpus());
     // The writer is thread 0, on CPU 0; the readers on the other CPUs.
     let cpu_of = move |index: usize| match (index, ncpus) {
@@ -450,7 +513,10 @@ fn sx_writer_not_starved() -> TestResult {
          {listing})"
     );
     check_eq!(rounds, ROUNDS, "writer rounds");
-    check!(worst.is_some(), "no reader was ever refused for the writer: {listing}");
+    check!(
+        worst.is_some(),
+        "no reader was ever refused for the writer: {listing}"
+    );
     check!(
         worst.is_some_and(|worst| worst <= READERS),
         "readers got in while the writer waited: {worst:?} > {READERS} reads after a \
@@ -463,10 +529,7 @@ fn sx_writer_not_starved() -> TestResult {
     Ok(())
 }
 
-fn write_rounds(
-    stream: &Stream,
-    waits: &SpinLockIrq<Vec<(usize, Option<usize>)>>,
-) -> Result<(), String> {
+fn write_rounds(stream: &Stream, waits: &Waits) -> Result<(), String> {
     let mut result = Ok(());
     for round in 0..stream.refused_at.len() {
         if let Err(error) = api::sleep(Duration::from_millis(1)) {
@@ -489,7 +552,10 @@ fn write_rounds(
 }
 
 fn read_stream(stream: &Stream) {
-    let deadline = api::now() + Duration::from_millis(1500);
+    // A backstop only, so that a starved writer fails the case instead of
+    // hanging it: the emulator's speed depends on the host's load, and
+    // the writer's 20 rounds of a millisecond may take a second or more.
+    let deadline = api::now() + Duration::from_secs(10);
     while !stream.stop.load(Ordering::Acquire) {
         if api::now() > deadline {
             stream.timed_out.store(true, Ordering::Release);
@@ -559,7 +625,9 @@ fn hold_shared() -> usize {
 fn wait_exclusive() -> usize {
     // Asks while the reader is inside: it sleeps in `write` when the exit
     // is ordered, and once woken must still write before it stops.
-    let _ = wait_for(Duration::from_secs(1), || HOLDING.load(Ordering::Acquire) >= 2);
+    let _ = wait_for(Duration::from_secs(1), || {
+        HOLDING.load(Ordering::Acquire) >= 2
+    });
     let mut value = HELD_SX.write();
     *value += 1;
     drop(value);
@@ -600,18 +668,38 @@ fn holders_stop_after_releasing() -> TestResult {
     .into_iter()
     .enumerate()
     {
-        tids.push(spawned.map_err(|error| alloc::format!("spawning member {index}: {error}"))?);
+        let spawned = spawned.map_err(|error| alloc::format!("member {index}: {error}"));
+        tids.push(spawned?);
     }
     let leader = tids.pop().expect("four members");
-    check_eq!(api::thread_join(leader), Ok(1), "the leader's thread_single (2: no writer)");
+    check_eq!(
+        api::thread_join(leader),
+        Ok(1),
+        "the leader's thread_single (2: no writer)"
+    );
     for (index, tid) in tids.into_iter().enumerate() {
         // 0: stopped at a boundary (the release), not a normal return.
         check_eq!(api::thread_join(tid), Ok(0), "result of holder {index}");
     }
-    check_eq!(WENT_ON.load(Ordering::Acquire), 0, "holders that went on after releasing");
-    check!(!HELD_MUTEX.is_locked(), "the mutex is held by a stopped thread");
-    check_eq!(HELD_MUTEX.try_lock().map(|count| *count), Some(1), "the mutex's count");
-    check_eq!(HELD_SX.try_write().map(|value| *value), Some(1), "the sx lock's value");
+    check_eq!(
+        WENT_ON.load(Ordering::Acquire),
+        0,
+        "holders that went on after releasing"
+    );
+    check!(
+        !HELD_MUTEX.is_locked(),
+        "the mutex is held by a stopped thread"
+    );
+    check_eq!(
+        HELD_MUTEX.try_lock().map(|count| *count),
+        Some(1),
+        "the mutex's count"
+    );
+    check_eq!(
+        HELD_SX.try_write().map(|value| *value),
+        Some(1),
+        "the sx lock's value"
+    );
     drop(group);
     check_eq!(census(), before, "threads and heap bytes");
     Ok(())

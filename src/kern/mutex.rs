@@ -95,7 +95,10 @@ impl<T> Mutex<T> {
     /// An unlocked mutex around `value`.
     pub const fn new(value: T) -> Self {
         Self {
-            state: SpinLockIrq::new(State { owner: None, sleepers: 0 }),
+            state: SpinLockIrq::new(State {
+                owner: None,
+                sleepers: 0,
+            }),
             data: spin::mutex::Mutex::new(value),
         }
     }
@@ -111,7 +114,10 @@ impl<T> Mutex<T> {
     /// Thread context only, with no spin lock held and IRQs unmasked: the
     /// call may sleep. Not recursive.
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        debug_assert!(!cpu::irqs_masked(), "Mutex::lock may sleep: IRQs are masked");
+        debug_assert!(
+            !cpu::irqs_masked(),
+            "Mutex::lock may sleep: IRQs are masked"
+        );
         let kernel = KernelEntry::enter();
         // Before the state lock: `current` takes the run-queue lock.
         let me = scheduler::current().tid;
@@ -177,7 +183,12 @@ impl<T> Mutex<T> {
     /// entered the kernel with `kernel`.
     fn guard(&self, kernel: KernelEntry) -> MutexGuard<'_, T> {
         let data = Some(self.data.try_lock().expect("only the owner locks the data"));
-        MutexGuard { mutex: self, data, _not_send: PhantomData, _kernel: kernel }
+        MutexGuard {
+            mutex: self,
+            data,
+            _not_send: PhantomData,
+            _kernel: kernel,
+        }
     }
 }
 

@@ -65,6 +65,9 @@ pub fn sleep<T>(
     let _kernel = KernelEntry::enter();
     let me = scheduler::current();
 
+    // The alarm's memory, allocated before any lock is taken.
+    let alarm = timeout.map(|_| Callout::new());
+
     // 1. Join the queue, or refuse to sleep when an order is pending.
     let mut queue = bucket(channel).lock();
     if flags.interruptible && me.flags() & (FLAG_EXIT | FLAG_SUSPEND) != 0 {
@@ -79,21 +82,22 @@ pub fn sleep<T>(
         .store(flags.interruptible, Ordering::Relaxed);
     me.set_state(State::Sleeping);
     queue.push(me.clone());
-    drop(queue);
 
-    // 2. Only now may the condition change: a waker will find us.
-    drop(interlock);
-
-    // 3. The timeout, if any, is a callout that wakes this sleep (and no
-    //    later one: the generation tells them apart).
-    let alarm = timeout.map(|timeout| {
-        let callout = Callout::new();
+    // 2. The timeout, if any, is armed before the bucket lock (and its IRQ
+    //    mask) is released: from then on an interrupt may switch this
+    //    thread out as a sleeper, and only the alarm would wake it. It
+    //    wakes this sleep and no later one: the generation tells them
+    //    apart. Lock order: bucket, then the callout's state and wheel.
+    if let (Some(callout), Some(timeout)) = (alarm.as_ref(), timeout) {
         let sleeper = me.clone();
         callout.reset(timeout, move || {
             wake_thread(&sleeper, generation, Errno::EWOULDBLOCK);
         });
-        callout
-    });
+    }
+    drop(queue);
+
+    // 3. Only now may the condition change: a waker will find us.
+    drop(interlock);
 
     // 4. Switch away unless woken already.
     drop(me);
@@ -114,8 +118,11 @@ pub fn sleep<T>(
 /// Sleeps on `channel`, uninterruptibly, until `condition` holds. The
 /// condition is checked under the channel's bucket lock, so a waker that
 /// makes it true inside [`wakeup_after`] cannot be missed.
+///
+/// The caller must be inside the kernel already (a [`KernelEntry`] or a
+/// thread that no order can reach): this frame holds a reference to the
+/// thread across the sleep.
 pub fn wait_until(channel: usize, condition: impl Fn() -> bool) {
-    let _kernel = KernelEntry::enter();
     let me = scheduler::current();
     loop {
         let mut queue = bucket(channel).lock();

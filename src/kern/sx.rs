@@ -203,7 +203,10 @@ impl<T> SxLock<T> {
     /// Not recursive: a second `read` by a reader sleeps forever once a
     /// writer waits.
     pub fn read(&self) -> SxSharedGuard<'_, T> {
-        debug_assert!(!cpu::irqs_masked(), "SxLock::read may sleep: IRQs are masked");
+        debug_assert!(
+            !cpu::irqs_masked(),
+            "SxLock::read may sleep: IRQs are masked"
+        );
         let kernel = KernelEntry::enter();
         let mut state = self.state.lock();
         while !state.admits_reader() {
@@ -248,7 +251,10 @@ impl<T> SxLock<T> {
     /// Not recursive, and a reader must not ask to write (it would wait
     /// for itself).
     pub fn write(&self) -> SxExclusiveGuard<'_, T> {
-        debug_assert!(!cpu::irqs_masked(), "SxLock::write may sleep: IRQs are masked");
+        debug_assert!(
+            !cpu::irqs_masked(),
+            "SxLock::write may sleep: IRQs are masked"
+        );
         let kernel = KernelEntry::enter();
         // Before the state lock: `current` takes the run-queue lock.
         let me = scheduler::current().tid;
@@ -317,19 +323,36 @@ impl<T> SxLock<T> {
         // Under the state lock, so readers take the data lock one at a
         // time, with IRQs masked: none can be preempted holding it.
         state.readers += 1;
-        let mut data = self.data.try_lock().expect("no writer inside while readers are");
+        let mut data = self
+            .data
+            .try_lock()
+            .expect("no writer inside while readers are");
         let value = data.share();
         drop(data);
         drop(state);
         let value = Some(value);
-        SxSharedGuard { lock: self, value, _not_send: PhantomData, _kernel: kernel }
+        SxSharedGuard {
+            lock: self,
+            value,
+            _not_send: PhantomData,
+            _kernel: kernel,
+        }
     }
 
     /// The guard of a new writer, recorded in the state already, which
     /// entered the kernel with `kernel`.
     fn exclusive_guard(&self, kernel: KernelEntry) -> SxExclusiveGuard<'_, T> {
-        let data = Some(self.data.try_lock().expect("only the writer locks the data"));
-        SxExclusiveGuard { lock: self, data, _not_send: PhantomData, _kernel: kernel }
+        let data = Some(
+            self.data
+                .try_lock()
+                .expect("only the writer locks the data"),
+        );
+        SxExclusiveGuard {
+            lock: self,
+            data,
+            _not_send: PhantomData,
+            _kernel: kernel,
+        }
     }
 }
 
@@ -361,7 +384,10 @@ impl<T> Drop for SxSharedGuard<'_, T> {
         state.readers -= 1;
         let last = state.readers == 0;
         if last {
-            lock.data.try_lock().expect("no writer inside while readers are").unshare();
+            lock.data
+                .try_lock()
+                .expect("no writer inside while readers are")
+                .unshare();
         }
         let wake_writer = last && state.waiting_writers > 0;
         drop(state);

@@ -16,22 +16,22 @@ pub const IMBALANCE: usize = 2;
 
 /// The CPU for a thread that becomes runnable.
 ///
-/// `loads[cpu]` counts the threads queued or running there (the idle
-/// thread excluded); `allowed` is the thread's affinity intersected with
-/// the online CPUs, and must not be empty.
-pub fn place(allowed: CpuSet, last_cpu: Option<usize>, loads: &[usize]) -> usize {
-    let least = allowed
-        .iter()
-        .filter(|&cpu| cpu < loads.len())
-        .min_by_key(|&cpu| loads[cpu])
-        .expect("a thread may run on some online CPU");
+/// `load(cpu)` counts the threads queued or running there (the idle
+/// thread excluded); it is asked only about CPUs in `allowed`, the
+/// thread's affinity intersected with the online CPUs, which must not be
+/// empty.
+pub fn place(allowed: CpuSet, last_cpu: Option<usize>, load: impl Fn(usize) -> usize) -> usize {
+    let mut least = None;
+    for cpu in allowed.iter() {
+        let cpu_load = load(cpu);
+        if least.is_none_or(|(_, best)| cpu_load < best) {
+            least = Some((cpu, cpu_load));
+        }
+    }
+    let (least, least_load) = least.expect("a thread may run on some online CPU");
     match last_cpu {
-        Some(last) if allowed.contains(last) && last < loads.len() => {
-            if loads[last] < loads[least] + IMBALANCE {
-                last
-            } else {
-                least
-            }
+        Some(last) if last != least && allowed.contains(last) => {
+            if load(last) < least_load + IMBALANCE { last } else { least }
         }
         _ => least,
     }
@@ -53,18 +53,18 @@ mod tests {
     #[test]
     fn stays_on_its_last_cpu_unless_overloaded() {
         let all = CpuSet::first(4);
-        assert_eq!(place(all, Some(2), &[0, 0, 1, 0]), 2);
-        assert_eq!(place(all, Some(2), &[0, 0, 2, 0]), 0);
-        assert_eq!(place(all, Some(3), &[3, 3, 3, 4]), 3);
-        assert_eq!(place(all, None, &[3, 1, 1, 2]), 1);
+        assert_eq!(place(all, Some(2), |c| [0, 0, 1, 0][c]), 2);
+        assert_eq!(place(all, Some(2), |c| [0, 0, 2, 0][c]), 0);
+        assert_eq!(place(all, Some(3), |c| [3, 3, 3, 4][c]), 3);
+        assert_eq!(place(all, None, |c| [3, 1, 1, 2][c]), 1);
     }
 
     #[test]
     fn respects_affinity() {
         let only_3 = CpuSet::single(3);
-        assert_eq!(place(only_3, Some(0), &[0, 0, 0, 9]), 3);
+        assert_eq!(place(only_3, Some(0), |c| [0, 0, 0, 9][c]), 3);
         let two = CpuSet::single(1).with(2);
-        assert_eq!(place(two, Some(0), &[0, 5, 4, 0]), 2);
+        assert_eq!(place(two, Some(0), |c| [0, 5, 4, 0][c]), 2);
     }
 
     #[test]

@@ -150,10 +150,15 @@ pub fn thread_single(mode: SingleMode) -> Result<(), Errno> {
 
     // 1. Claim the group and mark every other member.
     let mut members = group.members.lock();
-    match members.single {
+    let first_claim = match members.single {
         Some((tid, _)) if tid != me.tid => return Err(Errno::EBUSY),
-        _ => members.single = Some((me.tid, mode)),
+        Some(_) => false,
+        None => true,
+    };
+    if first_claim {
+        ast::orders_given();
     }
+    members.single = Some((me.tid, mode));
     let others: Vec<Arc<Thread>> = members
         .threads
         .iter()
@@ -205,6 +210,10 @@ pub fn thread_single(mode: SingleMode) -> Result<(), Errno> {
             }
         }
     });
+    if mode == SingleMode::Exit && first_claim {
+        // Everyone marked is gone; the claim stays (the group is ending).
+        ast::orders_done();
+    }
     Ok(())
 }
 
@@ -220,11 +229,14 @@ pub fn thread_single_end() -> Result<(), Errno> {
     if members.single.map(|(tid, _)| tid) != Some(me.tid) {
         return Err(Errno::EINVAL);
     }
-    members.single = None;
+    let (_, mode) = members.single.take().expect("checked above");
     for thread in &members.threads {
         thread.flags.fetch_and(!FLAG_SUSPEND, Ordering::AcqRel);
     }
     drop(members);
+    if mode != SingleMode::Exit {
+        ast::orders_done();
+    }
     sleepqueue::wakeup(group.resume_channel());
     Ok(())
 }

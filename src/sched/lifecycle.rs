@@ -90,6 +90,7 @@ pub fn spawn(entry: Entry, options: SpawnOptions) -> Result<Arc<Thread>, SpawnEr
 /// First code of every thread (through `arch::context`'s trampoline).
 extern "C" fn thread_start(_: usize) -> ! {
     scheduler::finish_switch();
+    super::ast::restore_depth(0);
     let me = scheduler::current();
     let entry = me.entry.lock().take().expect("a new thread has a body");
     // A thread born into a group being single-threaded stops before its
@@ -107,8 +108,16 @@ extern "C" fn thread_start(_: usize) -> ! {
 
 /// Gives the CPU to another runnable thread of at least the same
 /// priority, if there is one.
+///
+/// A call into the kernel and back: the return is a kernel boundary. The
+/// entry is counted with IRQs masked across the switch, which costs less
+/// than a [`super::ast::KernelEntry`] around it.
 pub fn yield_now() {
+    let irq = cpu::irq_save();
+    super::ast::enter_masked();
     scheduler::schedule();
+    super::ast::leave_masked();
+    cpu::irq_restore(irq);
 }
 
 /// Ends the calling thread with `result`: joiners wake, and its memory

@@ -77,7 +77,12 @@ impl<T> RunQueue<T> {
             return None;
         }
         let queue = self.occupied.trailing_zeros() as usize;
-        self.take_from(queue, 0)
+        let thread = self.queues[queue].pop_front()?;
+        if self.queues[queue].is_empty() {
+            self.occupied &= !(1 << queue);
+        }
+        self.len -= 1;
+        Some(thread)
     }
 
     /// The priority of the most urgent queued thread's queue, as the

@@ -54,6 +54,10 @@ struct CpuScheduler {
     load: AtomicUsize,
     /// Priority of the running thread (`u8::MAX` when idle).
     running_priority: AtomicUsize,
+    /// Id of the running thread, readable without the lock.
+    running_tid: AtomicU64,
+    /// Whether the running thread belongs to a group.
+    running_in_group: AtomicBool,
     /// Switch at the next chance (end of interrupt, kernel boundary).
     need_resched: AtomicBool,
     /// The thread switched away from, until `finish_switch` releases it,
@@ -80,6 +84,8 @@ static CPUS: [CpuScheduler; MAX_CPUS] = [const {
         queued: AtomicUsize::new(0),
         load: AtomicUsize::new(0),
         running_priority: AtomicUsize::new(u8::MAX as usize),
+        running_tid: AtomicU64::new(0),
+        running_in_group: AtomicBool::new(false),
         need_resched: AtomicBool::new(false),
         switching_from: spin::mutex::Mutex::new(None),
         switches: AtomicUsize::new(0),
@@ -109,6 +115,7 @@ pub fn init_cpu(this: usize) {
     let boot = Arc::new(Thread::boot(this));
     let mut queue = CPUS[this].queue.lock();
     let _ = queue.runnable.grow(storage);
+    CPUS[this].running_tid.store(boot.tid, Ordering::Relaxed);
     queue.current = Some(boot.clone());
     queue.idle = Some(boot);
     drop(queue);
@@ -129,6 +136,22 @@ pub fn current() -> Arc<Thread> {
         .expect("the scheduler runs on this CPU")
 }
 
+/// The running thread's id, without taking a reference to it.
+pub fn current_tid() -> u64 {
+    let irq = cpu::irq_save();
+    let tid = CPUS[cpu::id()].running_tid.load(Ordering::Relaxed);
+    cpu::irq_restore(irq);
+    tid
+}
+
+/// Whether the running thread belongs to a group.
+pub fn current_in_group() -> bool {
+    let irq = cpu::irq_save();
+    let in_group = CPUS[cpu::id()].running_in_group.load(Ordering::Relaxed);
+    cpu::irq_restore(irq);
+    in_group
+}
+
 /// Makes `thread` (state [`State::Runnable`]) runnable on the CPU the
 /// placement rule picks, and prompts that CPU if the thread should run
 /// before what it runs now.
@@ -139,8 +162,9 @@ pub fn enqueue(thread: Arc<Thread>) {
         // Its CPUs are all offline: run it anywhere rather than never.
         allowed = online;
     }
+    let on_cpu = thread.on_cpu.load(Ordering::Acquire);
     let last = thread.last_cpu.load(Ordering::Relaxed);
-    if thread.on_cpu.load(Ordering::Acquire) {
+    if on_cpu {
         // Woken while its CPU is still switching away from it: only that
         // CPU may take it, once the switch is over. A CPU that picked it
         // elsewhere would wait for that switch, and two CPUs each waiting
@@ -148,8 +172,8 @@ pub fn enqueue(thread: Arc<Thread>) {
         push(last, thread);
         return;
     }
-    let loads: [usize; MAX_CPUS] = core::array::from_fn(|c| CPUS[c].load.load(Ordering::Relaxed));
-    let target = balance::place(allowed, (last != NO_CPU).then_some(last), &loads);
+    let load = |cpu: usize| CPUS[cpu].load.load(Ordering::Relaxed);
+    let target = balance::place(allowed, (last != NO_CPU).then_some(last), load);
     push(target, thread);
 }
 
@@ -233,9 +257,14 @@ pub fn schedule() {
             None => break queue.idle.clone().expect("idle thread set at init"),
         }
     };
-    if !next.is_idle && next.state() != State::Runnable {
-        panic!("tid={} queued in state {:?}", next.tid, next.state());
-    }
+    // Checked in debug builds (`make test` runs one): a thread in a run
+    // queue is runnable. A dead one here means it was queued twice.
+    debug_assert!(
+        next.is_idle || next.state() == State::Runnable,
+        "tid={} queued in state {:?}",
+        next.tid,
+        next.state()
+    );
     next.last_cpu.store(this, Ordering::Relaxed);
     next.slice.store(SLICE_TICKS, Ordering::Relaxed);
     let next_priority = if next.is_idle {
@@ -246,6 +275,10 @@ pub fn schedule() {
     scheduler
         .running_priority
         .store(next_priority as usize, Ordering::Relaxed);
+    scheduler.running_tid.store(next.tid, Ordering::Relaxed);
+    scheduler
+        .running_in_group
+        .store(next.group.is_some(), Ordering::Relaxed);
     if Arc::ptr_eq(&next, &prev) {
         next.set_state(State::Running);
         queue.current = Some(prev);
@@ -257,35 +290,48 @@ pub fn schedule() {
         return;
     }
     let (prev_context, next_context) = (prev.context, next.context);
-    queue.current = Some(next.clone());
-    drop(queue);
 
-    // 2. A queued thread that may not run here goes where it may. (The
+    // 2. Make `next` current. Normally it is off every CPU: a thread woken
+    //    while its CPU switches away from it is queued on that CPU only
+    //    (`enqueue`), and stealing and affinity changes leave such a
+    //    thread alone, so no CPU waits here for another's switch (two CPUs
+    //    doing that could wait for each other forever). Should it still be
+    //    on another CPU, this one waits, outside its lock, for that switch
+    //    to end before the thread runs here: never may a thread run twice.
+    //    Its state becomes Running only then, because the other CPU decides
+    //    from that state whether to queue it again.
+    if next.on_cpu.load(Ordering::Acquire) {
+        log::debug!("cpu{this}: tid={} still on another CPU", next.tid);
+        queue.current = Some(next.clone());
+        drop(queue);
+        while next.on_cpu.load(Ordering::Acquire) {
+            crate::arch::cpu::relax();
+        }
+        next.set_state(State::Running);
+        next.on_cpu.store(true, Ordering::Release);
+        drop(next);
+    } else {
+        next.set_state(State::Running);
+        next.on_cpu.store(true, Ordering::Relaxed);
+        queue.current = Some(next);
+        drop(queue);
+    }
+    bump(&scheduler.switches, 1);
+    *scheduler.switching_from.lock() = Some((prev, elsewhere));
+
+    // 3. A queued thread that may not run here goes where it may. (The
     //    outgoing thread, if its affinity left, is queued once it is off
     //    this CPU, by `finish_switch`.)
     if let Some(thread) = misplaced {
         enqueue(thread);
     }
 
-    // 3. `next` may still be switching away from another CPU, where it was
-    //    woken on its way to sleep. That CPU decides from `next`'s state
-    //    whether to queue it again, so the state becomes Running only once
-    //    that CPU is done with it: else `next` would run here and wait in
-    //    that CPU's queue at once.
-    while next.on_cpu.load(Ordering::Acquire) {
-        crate::arch::cpu::relax();
-    }
-    next.set_state(State::Running);
-    next.on_cpu.store(true, Ordering::Relaxed);
-    bump(&scheduler.switches, 1);
-    log::trace!("cpu{this}: tid={} -> tid={}", prev.tid, next.tid);
-    *scheduler.switching_from.lock() = Some((prev, elsewhere));
-    drop(next);
-
     // 4. Switch. No reference to either thread lives in this frame, so a
     //    dead `prev` is freed by `finish_switch` on the next thread.
     let recovery = exception::take_recovery();
+    let depth = super::ast::take_depth();
     context::switch(prev_context, next_context);
+    super::ast::restore_depth(depth);
     exception::restore_recovery(recovery);
     finish_switch();
     cpu::irq_restore(irq);

@@ -17,7 +17,6 @@ use alloc::sync::Arc;
 use super::cpuset::CpuSet;
 use super::group::ThreadGroup;
 use crate::arch::mmu::KernelStack;
-use crate::kern::lock::{LockClass, SpinLockIrq};
 
 /// Thread id: a sequence number above [`CONTEXT_BITS`] bits of context
 /// index, so that ids are never reused and the index is found from the id.
@@ -89,8 +88,9 @@ pub struct Thread {
     affinity: AtomicU64,
     /// Ticks left in its time slice; written by the CPU running it.
     pub(super) slice: AtomicU32,
-    /// Not yet started: its body.
-    pub(super) entry: SpinLockIrq<Option<Entry>>,
+    /// Not yet started: its body. Taken once, by the thread itself at its
+    /// start, never from an interrupt: a plain spin lock will do.
+    pub(super) entry: spin::mutex::Mutex<Option<Entry>, crate::arch::cpu::YieldRelax>,
     /// Its result, once dead.
     pub(super) result: AtomicUsize,
     /// Sleep state, owned by `kern::sleepqueue`: the channel slept on.
@@ -103,9 +103,6 @@ pub struct Thread {
     pub interruptible: AtomicBool,
     /// `FLAG_*` requests to act on at the next kernel boundary.
     pub(super) flags: AtomicU32,
-    /// Depth of payload-interface calls in progress: 0 means the thread
-    /// runs payload code, outside the kernel.
-    pub(super) kernel_depth: AtomicU32,
     /// The group (process) it belongs to, fixed at creation.
     pub group: Option<Arc<ThreadGroup>>,
 }
@@ -174,14 +171,13 @@ impl Thread {
             priority: AtomicU8::new(priority),
             affinity: AtomicU64::new(affinity.bits()),
             slice: AtomicU32::new(0),
-            entry: SpinLockIrq::ordered(LockClass::ThreadTable, entry),
+            entry: spin::mutex::Mutex::new(entry),
             result: AtomicUsize::new(0),
             wait_channel: AtomicUsize::new(0),
             wake_reason: AtomicI32::new(0),
             sleep_generation: AtomicU64::new(0),
             interruptible: AtomicBool::new(false),
             flags: AtomicU32::new(0),
-            kernel_depth: AtomicU32::new(0),
             group,
         }
     }
@@ -242,7 +238,6 @@ impl Drop for Thread {
         if !self.is_idle {
             THREADS.fetch_sub(1, Ordering::Relaxed);
         }
-        log::trace!("tid={} freed", self.tid);
     }
 }
 
