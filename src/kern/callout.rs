@@ -47,8 +47,9 @@ struct State {
     pending: Option<Pending>,
     /// Running its handler on this CPU now.
     running_on: Option<usize>,
-    /// A drain is in progress: re-arming is refused.
-    draining: bool,
+    /// Drains in progress (several threads may drain at once): while
+    /// any is, re-arming is refused.
+    draining: u32,
     /// The handler, absent while it runs.
     handler: Option<Handler>,
 }
@@ -82,7 +83,7 @@ impl Callout {
                     State {
                         pending: None,
                         running_on: None,
-                        draining: false,
+                        draining: 0,
                         handler: None,
                     },
                 ),
@@ -104,7 +105,7 @@ impl Callout {
         let ticks = (delay.as_nanos() as u64 * TICK_HZ).div_ceil(1_000_000_000);
         let counts = (u128::from(timer::frequency()) * delay.as_nanos() / 1_000_000_000) as u64;
         let mut state = self.shared.state.lock();
-        if state.draining {
+        if state.draining > 0 {
             return false;
         }
         let cancelled = cancel_locked(&self.shared, &mut state);
@@ -142,7 +143,7 @@ impl Callout {
     /// If called from the callout's own handler (it would wait forever).
     pub fn drain(&self) -> bool {
         let mut state = self.shared.state.lock();
-        state.draining = true;
+        state.draining += 1;
         let cancelled = cancel_locked(&self.shared, &mut state);
         loop {
             match state.running_on {
@@ -155,7 +156,7 @@ impl Callout {
                 }
             }
         }
-        state.draining = false;
+        state.draining -= 1;
         cancelled
     }
 
@@ -235,13 +236,10 @@ pub fn expire(this: usize, now: u64) {
         }
         let mut state = shared.state.lock();
         state.running_on = None;
-        if state.handler.is_none() {
-            // Unless the handler re-armed with a new one, keep it.
-            state.handler = handler;
-        } else {
-            drop(state);
-            drop(handler);
-        }
+        drop(state);
+        // A run is armed with its handler and the handler is spent: what
+        // it captured goes now, not at the next reset or the drop.
+        drop(handler);
     }
 }
 
