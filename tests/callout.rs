@@ -11,8 +11,8 @@ use core::time::Duration;
 
 use crate::api::kernel::{self, Callout, SpinLockIrq};
 use crate::api::machine_info::timer_ticks;
-use crate::api::test::{Case, TestResult};
-use crate::api::{self, CpuSet, ThreadOptions};
+use crate::api::test::{Case, TestResult, in_threads, wait_for};
+use crate::api;
 use crate::{check, check_eq, skip};
 
 pub const CASES: &[Case] = &[
@@ -52,77 +52,6 @@ fn census() -> (u64, usize, usize) {
     )
 }
 
-/// Runs `body(i)` for `i` in `0..count`, each in a thread pinned to CPU
-/// `cpu_of(i)`, joins them all, and fails with the first error any of
-/// them returned.
-fn in_threads<F>(count: usize, cpu_of: impl Fn(usize) -> usize, body: F) -> TestResult
-where
-    F: Fn(usize) -> Result<(), String> + Send + Sync + 'static,
-{
-    let body = Arc::new(body);
-    let errors: Arc<SpinLockIrq<Vec<String>>> = Arc::new(SpinLockIrq::new(Vec::new()));
-    let mut tids = Vec::new();
-    let mut spawn_error = None;
-    for index in 0..count {
-        let (body, errors) = (body.clone(), errors.clone());
-        let options = pinned(cpu_of(index));
-        let spawned = api::thread_spawn_with(
-            move || match body(index) {
-                Ok(()) => 0,
-                Err(error) => {
-                    let error = alloc::format!("thread {index}: {error}");
-                    errors.lock().push(error);
-                    1
-                }
-            },
-            options,
-        );
-        match spawned {
-            Ok(tid) => tids.push(tid),
-            Err(error) => {
-                spawn_error = Some(alloc::format!("spawning thread {index}: {error}"));
-                break;
-            }
-        }
-    }
-    for tid in tids {
-        check!(
-            api::thread_join(tid).is_ok(),
-            "joining a thread of the case"
-        );
-    }
-    if let Some(error) = spawn_error {
-        return Err(error.into());
-    }
-    let errors = core::mem::take(&mut *errors.lock());
-    match errors.first() {
-        None => Ok(()),
-        Some(first) => {
-            Err(alloc::format!("{} of {count} threads failed; {first}", errors.len()).into())
-        }
-    }
-}
-
-/// Thread options pinning a thread to `cpu`.
-fn pinned(cpu: usize) -> ThreadOptions {
-    ThreadOptions {
-        affinity: CpuSet::single(cpu),
-        ..Default::default()
-    }
-}
-
-/// Waits, yielding, until `condition` holds or `limit` has passed;
-/// returns whether it held.
-fn wait_for(limit: Duration, condition: impl Fn() -> bool) -> bool {
-    let deadline = api::now() + limit;
-    while !condition() {
-        if api::now() > deadline {
-            return false;
-        }
-        api::sched_yield();
-    }
-    true
-}
 
 /// Sleeps `millis` milliseconds, as a case's error on failure.
 fn sleep_ms(millis: u64) -> Result<(), String> {

@@ -10,8 +10,8 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use crate::api::kernel::{self, Mutex, SingleMode, SpinLockIrq, SxLock, ThreadGroup};
-use crate::api::test::{Case, TestResult};
-use crate::api::{self, CpuSet, ThreadOptions, Tid};
+use crate::api::test::{Case, TestResult, in_threads, wait_for};
+use crate::api::{self, ThreadOptions, Tid};
 use crate::{check, check_eq};
 
 pub const CASES: &[Case] = &[
@@ -50,77 +50,6 @@ fn census() -> (usize, usize) {
     (api::nthreads(), api::heap_in_use())
 }
 
-/// Runs `body(i)` for `i` in `0..count`, each in a thread pinned to CPU
-/// `cpu_of(i)`, joins them all, and fails with the first error any of
-/// them returned.
-fn in_threads<F>(count: usize, cpu_of: impl Fn(usize) -> usize, body: F) -> TestResult
-where
-    F: Fn(usize) -> Result<(), String> + Send + Sync + 'static,
-{
-    let body = Arc::new(body);
-    let errors: Arc<SpinLockIrq<Vec<String>>> = Arc::new(SpinLockIrq::new(Vec::new()));
-    let mut tids = Vec::new();
-    let mut spawn_error = None;
-    for index in 0..count {
-        let (body, errors) = (body.clone(), errors.clone());
-        let options = pinned(cpu_of(index));
-        let spawned = api::thread_spawn_with(
-            move || match body(index) {
-                Ok(()) => 0,
-                Err(error) => {
-                    let error = alloc::format!("thread {index}: {error}");
-                    errors.lock().push(error);
-                    1
-                }
-            },
-            options,
-        );
-        match spawned {
-            Ok(tid) => tids.push(tid),
-            Err(error) => {
-                spawn_error = Some(alloc::format!("spawning thread {index}: {error}"));
-                break;
-            }
-        }
-    }
-    for tid in tids {
-        check!(
-            api::thread_join(tid).is_ok(),
-            "joining a thread of the case"
-        );
-    }
-    if let Some(error) = spawn_error {
-        return Err(error.into());
-    }
-    let errors = core::mem::take(&mut *errors.lock());
-    match errors.first() {
-        None => Ok(()),
-        Some(first) => {
-            Err(alloc::format!("{} of {count} threads failed; {first}", errors.len()).into())
-        }
-    }
-}
-
-/// Thread options pinning a thread to `cpu`.
-fn pinned(cpu: usize) -> ThreadOptions {
-    ThreadOptions {
-        affinity: CpuSet::single(cpu),
-        ..Default::default()
-    }
-}
-
-/// Waits, yielding, until `condition` holds or `limit` has passed;
-/// returns whether it held.
-fn wait_for(limit: Duration, condition: impl Fn() -> bool) -> bool {
-    let deadline = api::now() + limit;
-    while !condition() {
-        if api::now() > deadline {
-            return false;
-        }
-        api::sched_yield();
-    }
-    true
-}
 
 /// CPU of the `index`th thread when threads are spread evenly.
 fn spread(index: usize) -> usize {
@@ -261,7 +190,7 @@ fn mutex_waiters_sleep() -> TestResult {
                 *count += 1;
                 usize::from(slept.is_err())
             },
-            pinned(spread(index)),
+            ThreadOptions::pinned(spread(index)),
         );
         match spawned {
             Ok(tid) => tids.push(tid),
@@ -660,10 +589,10 @@ fn holders_stop_after_releasing() -> TestResult {
     let group = ThreadGroup::new();
     let mut tids = Vec::new();
     for (index, spawned) in [
-        kernel::spawn_in_group(&group, hold_mutex, pinned(spread(0))),
-        kernel::spawn_in_group(&group, hold_shared, pinned(spread(1))),
-        kernel::spawn_in_group(&group, wait_exclusive, pinned(spread(2))),
-        kernel::spawn_in_group(&group, order_exit, pinned(spread(3))),
+        kernel::spawn_in_group(&group, hold_mutex, ThreadOptions::pinned(spread(0))),
+        kernel::spawn_in_group(&group, hold_shared, ThreadOptions::pinned(spread(1))),
+        kernel::spawn_in_group(&group, wait_exclusive, ThreadOptions::pinned(spread(2))),
+        kernel::spawn_in_group(&group, order_exit, ThreadOptions::pinned(spread(3))),
     ]
     .into_iter()
     .enumerate()

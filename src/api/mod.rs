@@ -15,8 +15,8 @@ pub use crate::config::MAX_CPUS;
 pub use errno::Errno;
 
 use crate::kern::{clock, heap, interrupt, machine, smp};
-use crate::sched::ast::KernelEntry;
 use crate::platform::bootargs::BootArgs;
+use crate::sched::ast::KernelEntry;
 
 /// The CPU the caller runs on (`0..ncpus()`).
 pub fn getcpu() -> usize {
@@ -82,7 +82,7 @@ where
 }
 
 pub use crate::sched::cpuset::CpuSet;
-pub use crate::sched::thread::{Tid, PRIORITY_NORMAL};
+pub use crate::sched::thread::{PRIORITY_NORMAL, Tid};
 
 /// How [`thread_spawn_with`] makes a thread.
 #[derive(Clone, Copy, Debug)]
@@ -95,7 +95,20 @@ pub struct ThreadOptions {
 
 impl Default for ThreadOptions {
     fn default() -> Self {
-        Self { priority: PRIORITY_NORMAL, affinity: CpuSet::ALL }
+        Self {
+            priority: PRIORITY_NORMAL,
+            affinity: CpuSet::ALL,
+        }
+    }
+}
+
+impl ThreadOptions {
+    /// A thread of normal priority pinned to `cpu`.
+    pub fn pinned(cpu: usize) -> Self {
+        Self {
+            affinity: CpuSet::single(cpu),
+            ..Self::default()
+        }
     }
 }
 
@@ -191,7 +204,9 @@ pub fn sleep(duration: Duration) -> Result<(), Errno> {
     let result = crate::kern::sleepqueue::sleep::<()>(
         channel,
         None,
-        crate::kern::sleepqueue::SleepFlags { interruptible: true },
+        crate::kern::sleepqueue::SleepFlags {
+            interruptible: true,
+        },
         Some(duration),
     );
     match result {
@@ -209,7 +224,10 @@ pub fn sleep(duration: Duration) -> Result<(), Errno> {
 /// CPU.
 pub fn cpuset_setaffinity(tid: Tid, set: CpuSet) -> Result<(), Errno> {
     let _kernel = KernelEntry::enter();
-    if set.intersection(crate::sched::scheduler::online()).is_empty() {
+    if set
+        .intersection(crate::sched::scheduler::online())
+        .is_empty()
+    {
         return Err(Errno::EINVAL);
     }
     let thread = thread_by_id(tid)?;
@@ -244,8 +262,8 @@ pub mod kernel {
     pub use crate::kern::callout::Callout;
     pub use crate::kern::lock::{SpinLockIrq, SpinLockIrqGuard};
     pub use crate::kern::mutex::{Mutex, MutexGuard};
-    pub use crate::kern::sx::{SxLock, SxSharedGuard, SxExclusiveGuard};
-    pub use crate::kern::sleepqueue::{sleep, wakeup, wakeup_one, SleepFlags};
+    pub use crate::kern::sleepqueue::{SleepFlags, sleep, wakeup, wakeup_one};
+    pub use crate::kern::sx::{SxExclusiveGuard, SxLock, SxSharedGuard};
     pub use crate::sched::scheduler::CpuFigures;
 
     /// Callouts pending on all CPUs.
@@ -327,7 +345,10 @@ pub mod machine_info {
 
     /// Whether the description came from a device tree.
     pub fn from_device_tree() -> bool {
-        matches!(machine::machine().source, crate::platform::machine::Source::DeviceTree { .. })
+        matches!(
+            machine::machine().source,
+            crate::platform::machine::Source::DeviceTree { .. }
+        )
     }
 
     /// A `key=value` boot argument as a number.

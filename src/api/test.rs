@@ -6,7 +6,12 @@
 //! was seen, or why it was skipped.
 
 use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::fmt;
+use core::time::Duration;
+
+use crate::kern::lock::SpinLockIrq;
 
 /// The outcome of a case.
 pub type TestResult = Result<(), TestError>;
@@ -48,6 +53,71 @@ pub struct Suite {
     pub name: &'static str,
     /// Its cases.
     pub cases: &'static [Case],
+}
+
+/// Runs `body(i)` for `i` in `0..count`, each in a thread pinned to CPU
+/// `cpu_of(i)`, joins them all, and fails with the first error any of
+/// them returned.
+pub fn in_threads<F>(count: usize, cpu_of: impl Fn(usize) -> usize, body: F) -> TestResult
+where
+    F: Fn(usize) -> Result<(), String> + Send + Sync + 'static,
+{
+    let body = Arc::new(body);
+    let errors: Arc<SpinLockIrq<Vec<String>>> = Arc::new(SpinLockIrq::new(Vec::new()));
+    let mut tids = Vec::new();
+    let mut spawn_error = None;
+    for index in 0..count {
+        let (body, errors) = (body.clone(), errors.clone());
+        let spawned = super::thread_spawn_with(
+            move || match body(index) {
+                Ok(()) => 0,
+                Err(error) => {
+                    errors
+                        .lock()
+                        .push(alloc::format!("thread {index}: {error}"));
+                    1
+                }
+            },
+            super::ThreadOptions::pinned(cpu_of(index)),
+        );
+        match spawned {
+            Ok(tid) => tids.push(tid),
+            Err(error) => {
+                spawn_error = Some(alloc::format!("spawning thread {index}: {error}"));
+                break;
+            }
+        }
+    }
+    for tid in tids {
+        if super::thread_join(tid).is_err() {
+            return Err(TestError::Failed(String::from(
+                "joining a thread of the case",
+            )));
+        }
+    }
+    if let Some(error) = spawn_error {
+        return Err(error.into());
+    }
+    let errors = core::mem::take(&mut *errors.lock());
+    match errors.first() {
+        None => Ok(()),
+        Some(first) => {
+            Err(alloc::format!("{} of {count} threads failed; {first}", errors.len()).into())
+        }
+    }
+}
+
+/// Waits, yielding, until `condition` holds or `limit` has passed;
+/// returns whether it held.
+pub fn wait_for(limit: Duration, condition: impl Fn() -> bool) -> bool {
+    let deadline = super::now() + limit;
+    while !condition() {
+        if super::now() > deadline {
+            return false;
+        }
+        super::sched_yield();
+    }
+    true
 }
 
 /// Fails the case with a formatted message unless `condition` holds.

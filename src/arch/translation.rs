@@ -248,7 +248,10 @@ impl<'a> Mapper<'a> {
         len: u64,
         kind: MemoryKind,
     ) -> Result<(), MapError> {
-        if !va.is_multiple_of(PAGE_SIZE) || !pa.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
+        if !va.is_multiple_of(PAGE_SIZE)
+            || !pa.is_multiple_of(PAGE_SIZE)
+            || !len.is_multiple_of(PAGE_SIZE)
+        {
             return Err(MapError::Unaligned);
         }
         if va.checked_add(len).is_none_or(|end| end > 1 << VA_BITS) {

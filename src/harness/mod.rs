@@ -25,13 +25,18 @@ const DEFAULT_CASE_TIMEOUT_MS: u64 = 20_000;
 
 /// The watchdog's own check (boot argument `hang_test`): a case that never
 /// returns, which the watchdog must name.
-static HANG_SELF_TEST: Case = Case { name: "hung_case_is_named", run: spin_forever };
+static HANG_SELF_TEST: Case = Case {
+    name: "hung_case_is_named",
+    run: spin_forever,
+};
 
 /// Runs the selected cases; returns the exit code (0: all passed).
 pub fn run(args: &BootArgs<'_>) -> u32 {
     let filter = args.value("filter").unwrap_or("");
     let skip = args.number("skip").unwrap_or(0) as usize;
-    let timeout_ms = args.number("case_timeout_ms").unwrap_or(DEFAULT_CASE_TIMEOUT_MS);
+    let timeout_ms = args
+        .number("case_timeout_ms")
+        .unwrap_or(DEFAULT_CASE_TIMEOUT_MS);
 
     let selected: Vec<(String, &'static Case)> = if args.has("hang_test") {
         alloc::vec![(format!("harness::{}", HANG_SELF_TEST.name), &HANG_SELF_TEST)]
@@ -43,7 +48,10 @@ pub fn run(args: &BootArgs<'_>) -> u32 {
             .filter(|(name, _)| name.contains(filter))
             .collect()
     };
-    log::info!("test: {} cases selected, starting at {skip}", selected.len());
+    log::info!(
+        "test: {} cases selected, starting at {skip}",
+        selected.len()
+    );
 
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for (index, (name, case)) in selected.iter().enumerate().skip(skip) {

@@ -31,7 +31,11 @@ pub fn place(allowed: CpuSet, last_cpu: Option<usize>, load: impl Fn(usize) -> u
     let (least, least_load) = least.expect("a thread may run on some online CPU");
     match last_cpu {
         Some(last) if last != least && allowed.contains(last) => {
-            if load(last) < least_load + IMBALANCE { last } else { least }
+            if load(last) < least_load + IMBALANCE {
+                last
+            } else {
+                least
+            }
         }
         _ => least,
     }

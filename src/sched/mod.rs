@@ -13,13 +13,13 @@ pub mod ast;
 #[cfg(target_arch = "aarch64")]
 pub mod group;
 #[cfg(target_arch = "aarch64")]
+mod lifecycle;
+#[cfg(target_arch = "aarch64")]
 pub mod registry;
 #[cfg(target_arch = "aarch64")]
 pub mod scheduler;
 #[cfg(target_arch = "aarch64")]
 pub mod thread;
-#[cfg(target_arch = "aarch64")]
-mod lifecycle;
 
 #[cfg(target_arch = "aarch64")]
-pub use lifecycle::{exit_current, join, spawn, yield_now, SpawnError, SpawnOptions};
+pub use lifecycle::{SpawnError, SpawnOptions, exit_current, join, spawn, yield_now};
