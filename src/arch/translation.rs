@@ -210,20 +210,7 @@ impl<'a> Mapper<'a> {
     /// partly mapped, or needs more tables than the pool has. On error, the
     /// part mapped before the failing entry stays mapped.
     pub fn identity_map(&mut self, start: u64, len: u64, kind: MemoryKind) -> Result<(), MapError> {
-        if !start.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
-            return Err(MapError::Unaligned);
-        }
-        let end = start.checked_add(len).ok_or(MapError::OutOfRange)?;
-        if end > 1 << VA_BITS {
-            return Err(MapError::OutOfRange);
-        }
-        if let MemoryKind::Normal {
-            writable: true,
-            executable: true,
-        } = kind
-        {
-            return Err(MapError::WriteAndExecute);
-        }
+        let end = check_request(start, start, len, kind)?;
         let mut va = start;
         while va < end {
             let level = (1..=3)
@@ -248,22 +235,7 @@ impl<'a> Mapper<'a> {
         len: u64,
         kind: MemoryKind,
     ) -> Result<(), MapError> {
-        if !va.is_multiple_of(PAGE_SIZE)
-            || !pa.is_multiple_of(PAGE_SIZE)
-            || !len.is_multiple_of(PAGE_SIZE)
-        {
-            return Err(MapError::Unaligned);
-        }
-        if va.checked_add(len).is_none_or(|end| end > 1 << VA_BITS) {
-            return Err(MapError::OutOfRange);
-        }
-        if let MemoryKind::Normal {
-            writable: true,
-            executable: true,
-        } = kind
-        {
-            return Err(MapError::WriteAndExecute);
-        }
+        check_request(va, pa, len, kind)?;
         for offset in (0..len).step_by(PAGE_SIZE as usize) {
             self.set_entry_to(va + offset, pa + offset, 3, kind)?;
         }
@@ -368,6 +340,30 @@ impl<'a> Mapper<'a> {
     fn table_index(&self, desc: u64) -> usize {
         ((desc & ADDRESS_MASK) - self.root_address()) as usize / PAGE_SIZE as usize
     }
+}
+
+/// Checks a request to map `len` bytes at `va` to `pa` with `kind`: page
+/// aligned, inside the address space, not writable and executable.
+/// Returns the end of the range.
+fn check_request(va: u64, pa: u64, len: u64, kind: MemoryKind) -> Result<u64, MapError> {
+    if !va.is_multiple_of(PAGE_SIZE)
+        || !pa.is_multiple_of(PAGE_SIZE)
+        || !len.is_multiple_of(PAGE_SIZE)
+    {
+        return Err(MapError::Unaligned);
+    }
+    let end = va.checked_add(len).ok_or(MapError::OutOfRange)?;
+    if end > 1 << VA_BITS {
+        return Err(MapError::OutOfRange);
+    }
+    if let MemoryKind::Normal {
+        writable: true,
+        executable: true,
+    } = kind
+    {
+        return Err(MapError::WriteAndExecute);
+    }
+    Ok(end)
 }
 
 /// Index of `va` in its level-`level` table.

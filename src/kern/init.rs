@@ -1,8 +1,6 @@
 //! Boot of the kernel, after `boot.s`: the boot CPU's steps and each
 //! secondary CPU's.
 
-use core::sync::atomic::{AtomicU64, Ordering};
-
 use log::{info, warn};
 
 use super::{clock, console, heap, interrupt, machine, smp};
@@ -21,9 +19,6 @@ const DEVICE_TREE_MAX: usize = 128 * 1024;
 /// The device tree without its NOP tokens; only used during boot.
 static DEVICE_TREE_COPY: spin::Mutex<[u8; DEVICE_TREE_MAX]> =
     spin::Mutex::new([0; DEVICE_TREE_MAX]);
-
-/// Heap bytes at the end of boot, for the leak checks of the tests.
-static HEAP_AFTER_BOOT: AtomicU64 = AtomicU64::new(0);
 
 /// The boot CPU, from `primary_main`. Steps:
 /// 1. exception vectors and the clock;
@@ -112,7 +107,6 @@ pub fn primary(device_tree: usize) -> ! {
     // 7. Secondary CPUs.
     let online = smp::start_secondaries(machine);
     info!("{online} of {} CPUs online", machine.cpu_count);
-    HEAP_AFTER_BOOT.store(heap::in_use() as u64, Ordering::Relaxed);
 
     // 8. The program, in a thread of its own; this thread becomes CPU 0's
     //    idle thread.
@@ -139,11 +133,6 @@ pub fn secondary(cpu: usize) -> ! {
     cpu::irq_enable();
     log::debug!("cpu{cpu} online, mpidr {:#x}", cpu::mpidr());
     scheduler::idle_loop(cpu)
-}
-
-/// Heap bytes in use when boot finished.
-pub fn heap_after_boot() -> u64 {
-    HEAP_AFTER_BOOT.load(Ordering::Relaxed)
 }
 
 /// Reads the device tree at `address` or, failing that, builds the board

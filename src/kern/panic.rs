@@ -69,11 +69,6 @@ pub fn stop_this_cpu() -> ! {
     cpu::halt()
 }
 
-/// Whether a panic is being reported.
-pub fn is_panicking() -> bool {
-    PANICKING.load(Ordering::Relaxed)
-}
-
 fn claim_or_park() {
     if PANICKING.swap(true, Ordering::AcqRel) {
         // Another CPU (or this one, recursively) is reporting already.

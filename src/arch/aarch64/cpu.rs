@@ -60,13 +60,8 @@ pub fn wait_for_interrupt() {
     asm::wfi();
 }
 
-/// Waits for an event (`sev` from another CPU, or an interrupt).
-#[inline]
-pub fn wait_for_event() {
-    asm::wfe();
-}
-
-/// Sends an event to every CPU waiting in [`wait_for_event`].
+/// Sends an event to every CPU waiting in `wfe` (the firmware's spin
+/// table loop).
 #[inline]
 pub fn send_event() {
     asm::sev();
